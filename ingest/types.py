@@ -1,0 +1,75 @@
+"""Typed values passed between the ingest stages: parse -> chunk -> embed -> store.
+
+Each stage takes and returns frozen dataclasses so it can be tested alone and so
+provenance (heading path, pages) is explicit rather than hidden in a metadata dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class BlockKind(StrEnum):
+    HEADING = "heading"
+    PARAGRAPH = "paragraph"
+    CODE = "code"
+    LIST = "list"
+    TABLE = "table"
+    QUOTE = "quote"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One unit of a parsed document, in reading order.
+
+    A heading block has ``level`` >= 1 (1 = top); other blocks have level 0.
+    ``page`` is the 1-based page number for PDFs, None for Markdown.
+    """
+
+    kind: BlockKind
+    text: str
+    level: int = 0
+    page: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    """What a parser extracts from one file."""
+
+    blocks: tuple[Block, ...]
+    title: str | None = None
+    page_count: int | None = None
+    # Extra per-document facts a parser knows (e.g. "pdf-outline", "pdf-font-headings").
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(b.text for b in self.blocks)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A section of a document (or a token-bounded piece of a long one).
+
+    ``text`` is the passage as stored and shown; ``embed_text`` is what the embedder
+    sees (the heading path followed by the passage).
+    """
+
+    ordinal: int
+    heading_path: tuple[str, ...]
+    text: str
+    page_start: int | None
+    page_end: int | None
+    token_count: int
+
+    @property
+    def heading_path_str(self) -> str:
+        return " > ".join(self.heading_path)
+
+    @property
+    def embed_text(self) -> str:
+        if not self.heading_path:
+            return self.text
+        return f"{self.heading_path_str}\n\n{self.text}"
