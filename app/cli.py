@@ -1,0 +1,219 @@
+"""The ``kb`` command: serve, worker, ingest, search, documents, reindex, migrate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.db import transaction
+from app.documents import service as documents
+from app.runtime import Runtime
+from app.settings import get_settings
+
+cli = typer.Typer(help="Team knowledge base with cross-lingual search.", no_args_is_help=True)
+docs_cli = typer.Typer(help="List, show and delete documents.", no_args_is_help=True)
+cli.add_typer(docs_cli, name="documents")
+
+
+def _runtime() -> Runtime:
+    return Runtime.create(get_settings())
+
+
+def _quiet() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    worker: Annotated[bool, typer.Option(help="also run an ingest worker in this process")] = True,
+) -> None:
+    """Start the web server (and, by default, an ingest worker)."""
+    import uvicorn
+
+    from app.main import create_app
+    from ingest.worker import start_in_background
+
+    settings = get_settings()
+    run_worker = worker and settings.run_worker_in_server
+    app = create_app(settings, services=[start_in_background] if run_worker else [])
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@cli.command("worker")
+def worker_cmd() -> None:
+    """Run an ingest worker until interrupted (any number can share one database)."""
+    from ingest.worker import Worker
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    rt = _runtime()
+    w = Worker(rt)
+    try:
+        w.run_forever()
+    except KeyboardInterrupt:
+        w.stop()
+    finally:
+        rt.close()
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (the server also does this on start)."""
+    rt = _runtime()
+    rt.ensure_default_collection()
+    rt.close()
+    typer.echo(f"database ready: {rt.settings.sqlalchemy_url}")
+
+
+@cli.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="files or folders (searched recursively)")],
+    collection: Annotated[str | None, typer.Option(help="collection name")] = None,
+    wait: Annotated[bool, typer.Option(help="wait until every file is ingested")] = True,
+) -> None:
+    """Add documents and (by default) ingest them here, showing progress."""
+    from ingest.batch import run_ingest_command
+
+    _quiet()
+    rt = _runtime()
+    try:
+        code = run_ingest_command(rt, paths, collection=collection, wait=wait)
+    finally:
+        rt.close()
+    raise typer.Exit(code)
+
+
+@cli.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="the question, in any language")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", help="number of results")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    batch: Annotated[
+        Path | None, typer.Option(help="JSON lines with 'id' and 'query'; writes JSON lines")
+    ] = None,
+    collection: Annotated[str | None, typer.Option(help="collection name")] = None,
+) -> None:
+    """Search by meaning; ``--batch`` runs a file of queries (dev-eval run format)."""
+    from app.search.service import SearchError
+    from app.search.service import search as run_search
+
+    _quiet()
+    if (query is None) == (batch is None):
+        raise typer.BadParameter("give either a QUERY or --batch FILE")
+    rt = _runtime()
+    try:
+        if batch is not None:
+            with open(batch, encoding="utf-8") as f:
+                for line in f:
+                    if not line.strip():
+                        continue
+                    item = json.loads(line)
+                    result = run_search(rt, query=item["query"], k=k, collection=collection)
+                    rows = [_hit_json(h) for h in result.hits]
+                    sys.stdout.write(
+                        json.dumps({"id": item["id"], "results": rows}, ensure_ascii=False) + "\n"
+                    )
+            return
+        assert query is not None
+        try:
+            result = run_search(rt, query=query, k=k, collection=collection)
+        except SearchError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        if as_json:
+            typer.echo(
+                json.dumps([_hit_json(h) for h in result.hits], ensure_ascii=False, indent=2)
+            )
+            return
+        for rank, h in enumerate(result.hits, 1):
+            where = f"{h.file}" + (f" p.{h.page_start}" if h.page_start else "")
+            typer.secho(f"{rank:2d}. {h.score:.3f}  {where}", bold=True)
+            if h.heading_path:
+                typer.echo("    " + " > ".join(h.heading_path))
+            snippet = " ".join(h.text.split())
+            typer.echo("    " + (snippet[:300] + ("…" if len(snippet) > 300 else "")))
+    finally:
+        rt.close()
+
+
+def _hit_json(h: object) -> dict[str, object]:
+    from app.search.service import SearchHit
+
+    assert isinstance(h, SearchHit)
+    return {
+        "file": h.file,
+        "text": h.text,
+        "heading_path": " > ".join(h.heading_path),
+        "page": h.page_start,
+        "score": round(h.score, 6),
+        "document_id": h.document_id,
+        "chunk_id": h.chunk_id,
+    }
+
+
+@cli.command()
+def reindex(
+    collection: Annotated[str | None, typer.Option(help="collection name (default: all)")] = None,
+) -> None:
+    """Rebuild the FAISS index from the vectors in SQL (no re-embedding) and snapshot it."""
+    from app.collections import service as collections
+
+    rt = _runtime()
+    try:
+        with rt.sessions() as s:
+            cols = [rt.collection(s, collection)] if collection else collections.list_all(s)
+            for col in cols:
+                t0 = time.perf_counter()
+                idx = rt.indexes.rebuild(s, col)
+                typer.echo(f"{col.name}: {idx.count()} vectors in {time.perf_counter() - t0:.2f}s")
+            s.commit()
+    finally:
+        rt.close()
+
+
+@docs_cli.command("list")
+def documents_list(
+    collection: Annotated[str | None, typer.Option(help="collection name")] = None,
+) -> None:
+    """List documents with their status."""
+    rt = _runtime()
+    try:
+        with rt.sessions() as s:
+            col_id = rt.collection(s, collection).id if collection else None
+            for d in documents.list_documents(s, collection_id=col_id, limit=100000):
+                extra = f"  {d.error}" if d.error else ""
+                typer.echo(
+                    f"{d.id:6d}  {d.status:9s} {d.chunk_count:5d} chunks  {d.filename}{extra}"
+                )
+    finally:
+        rt.close()
+
+
+@docs_cli.command("delete")
+def documents_delete(ids: Annotated[list[int], typer.Argument(help="document ids")]) -> None:
+    """Delete documents from SQL, the index and the disk."""
+    rt = _runtime()
+    try:
+        for doc_id in ids:
+            try:
+                with transaction(rt.sessions) as s:
+                    key = documents.delete_document(s, documents.get(s, doc_id))
+            except documents.DocumentNotFound as exc:
+                typer.echo(str(exc), err=True)
+                continue
+            documents.remove_stored_file(rt.settings.files_dir, key)
+            typer.echo(f"deleted {doc_id}")
+    finally:
+        rt.close()
+
+
+def main() -> None:
+    cli()

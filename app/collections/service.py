@@ -1,0 +1,61 @@
+"""Collections: create, find, and record changes to their chunks."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.collections.models import Collection
+from app.embedding.registry import EmbedderSpec
+
+
+class CollectionNotFound(LookupError):
+    """No collection of that name or id."""
+
+
+def get_by_name(session: Session, name: str) -> Collection:
+    col = session.scalars(select(Collection).where(Collection.name == name)).first()
+    if col is None:
+        raise CollectionNotFound(f"no collection named {name!r}")
+    return col
+
+
+def get(session: Session, collection_id: int) -> Collection:
+    col = session.get(Collection, collection_id)
+    if col is None:
+        raise CollectionNotFound(f"no collection with id {collection_id}")
+    return col
+
+
+def list_all(session: Session) -> list[Collection]:
+    return list(session.scalars(select(Collection).order_by(Collection.name)))
+
+
+def get_or_create(
+    session: Session, *, name: str, spec: EmbedderSpec, description: str = ""
+) -> Collection:
+    """The named collection; a new one records ``spec`` as its embedding model."""
+    col = session.scalars(select(Collection).where(Collection.name == name)).first()
+    if col is not None:
+        return col
+    col = Collection(
+        name=name,
+        description=description,
+        embedder=spec.name,
+        model=spec.model,
+        dim=spec.dim,
+        version=0,
+    )
+    session.add(col)
+    session.flush()
+    return col
+
+
+def bump_version(session: Session, collection_id: int) -> None:
+    """Mark that the collection's chunks changed (serving processes re-sync their index)."""
+    session.execute(
+        update(Collection)
+        .where(Collection.id == collection_id)
+        .values(version=Collection.version + 1)
+        .execution_options(synchronize_session=False)
+    )

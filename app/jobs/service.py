@@ -1,0 +1,157 @@
+"""Queue, claim, heartbeat and finish jobs. The caller owns the transaction."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.jobs.models import Job, JobStatus
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (our lease expired); stop working on it."""
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    document_id: int | None = None,
+    max_attempts: int = 5,
+) -> Job:
+    """Add a queued job (flushed, not committed)."""
+    job = Job(
+        kind=kind,
+        payload=payload,
+        document_id=document_id,
+        max_attempts=max_attempts,
+        status=JobStatus.QUEUED,
+        run_after=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim(session: Session, *, worker_id: str, lease_s: float) -> Job | None:
+    """Take the oldest runnable job: queued and due, or running with an expired lease."""
+    now = utcnow()
+    due = or_(
+        and_(Job.status == JobStatus.QUEUED, Job.run_after <= now),
+        and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now),
+    )
+    query = select(Job).where(due).order_by(Job.run_after, Job.id).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        # Several workers: each skips rows another is claiming instead of queueing behind it.
+        query = query.with_for_update(skip_locked=True)
+    job = session.scalars(query).first()
+    if job is None:
+        return None
+    # The guarded UPDATE makes the claim safe without row locks (SQLite): only one
+    # worker can move the row from the state it read.
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == job.status, Job.attempts == job.attempts)
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=Job.attempts + 1,
+            worker_id=worker_id,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            heartbeat_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.refresh(job)
+    return job
+
+
+def heartbeat(
+    session: Session,
+    *,
+    job_id: int,
+    worker_id: str,
+    lease_s: float,
+    progress: float | None = None,
+    message: str | None = None,
+) -> None:
+    """Extend our lease (and report progress); raises LeaseLost if the job is not ours."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "lease_expires_at": now + timedelta(seconds=lease_s),
+        "heartbeat_at": now,
+        "updated_at": now,
+    }
+    if progress is not None:
+        values["progress"] = max(0.0, min(1.0, progress))
+    if message is not None:
+        values["message"] = message
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost(f"job {job_id} is no longer held by {worker_id}")
+
+
+def finish(session: Session, job: Job, *, message: str = "done") -> None:
+    job.status = JobStatus.DONE
+    job.progress = 1.0
+    job.message = message
+    job.error = None
+    job.finished_at = utcnow()
+    job.lease_expires_at = None
+
+
+def fail(session: Session, job: Job, *, reason: str) -> None:
+    job.status = JobStatus.FAILED
+    job.error = reason
+    job.message = "failed"
+    job.finished_at = utcnow()
+    job.lease_expires_at = None
+
+
+def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter (AWS architecture blog's recommendation)."""
+    return random.uniform(0, min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+def retry_later(session: Session, job: Job, *, reason: str) -> bool:
+    """Requeue after a transient error; False (and failed) when attempts are used up."""
+    if job.attempts >= job.max_attempts:
+        fail(session, job, reason=f"{reason} (gave up after {job.attempts} attempts)")
+        return False
+    job.status = JobStatus.QUEUED
+    job.error = reason
+    job.message = f"retrying after error (attempt {job.attempts} of {job.max_attempts})"
+    job.run_after = utcnow() + timedelta(seconds=backoff_seconds(job.attempts))
+    job.worker_id = None
+    job.lease_expires_at = None
+    return True
+
+
+def latest_for_document(session: Session, document_id: int) -> Job | None:
+    return session.scalars(
+        select(Job).where(Job.document_id == document_id).order_by(Job.id.desc()).limit(1)
+    ).first()
+
+
+def requeue(session: Session, job: Job) -> None:
+    """Put a failed job back in the queue with fresh attempts."""
+    job.status = JobStatus.QUEUED
+    job.attempts = 0
+    job.error = None
+    job.progress = 0.0
+    job.message = "queued"
+    job.run_after = utcnow()
+    job.finished_at = None

@@ -1,0 +1,17 @@
+"""Every table, imported in one place for Alembic and for create-all in tests."""
+
+from app.collections.models import Collection
+from app.db import Base
+from app.documents.models import Chunk, Document, DocumentStatus
+from app.jobs.models import Job, JobKind, JobStatus
+
+__all__ = [
+    "Base",
+    "Chunk",
+    "Collection",
+    "Document",
+    "DocumentStatus",
+    "Job",
+    "JobKind",
+    "JobStatus",
+]

@@ -1,0 +1,57 @@
+"""The process's long-lived parts, created once by the app factory or the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.collections import service as collections
+from app.collections.models import Collection
+from app.db import make_engine, make_sessionmaker, transaction, upgrade
+from app.embedding.registry import EmbedderRegistry
+from app.settings import Settings
+from app.vectors.index import IndexManager
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    embedders: EmbedderRegistry
+    indexes: IndexManager
+
+    @classmethod
+    def create(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
+        """Open the database (upgrading its schema) and prepare lazy embedders and indexes."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.files_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.sqlalchemy_url)
+        if migrate:
+            upgrade(engine)
+        rt = cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            embedders=EmbedderRegistry(threads=settings.cpu_threads),
+            indexes=IndexManager(settings.index_dir),
+        )
+        return rt
+
+    def collection(self, session: Session, name: str | None = None) -> Collection:
+        """The named collection; the default one is created on first use."""
+        name = name or self.settings.default_collection
+        if name == self.settings.default_collection:
+            spec = self.embedders.spec(self.settings.embedder)
+            return collections.get_or_create(session, name=name, spec=spec)
+        return collections.get_by_name(session, name)
+
+    def ensure_default_collection(self) -> None:
+        with transaction(self.sessions) as session:
+            self.collection(session)
+
+    def close(self) -> None:
+        self.indexes.save_all()
+        self.engine.dispose()

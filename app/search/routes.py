@@ -1,0 +1,101 @@
+"""JSON search API and the plain search page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from app.collections.service import CollectionNotFound
+from app.deps import RuntimeDep
+from app.search.service import MAX_K, SearchError, SearchHit, SearchResult, search
+
+router = APIRouter(tags=["search"])
+
+
+class HitOut(BaseModel):
+    chunk_id: int
+    document_id: int
+    file: str
+    title: str | None
+    doc_type: str
+    language: str | None
+    heading_path: list[str]
+    text: str
+    page: int | None
+    page_end: int | None
+    score: float
+
+    @classmethod
+    def of(cls, hit: SearchHit) -> HitOut:
+        return cls(
+            chunk_id=hit.chunk_id,
+            document_id=hit.document_id,
+            file=hit.file,
+            title=hit.title,
+            doc_type=hit.doc_type,
+            language=hit.language,
+            heading_path=hit.heading_path,
+            text=hit.text,
+            page=hit.page_start,
+            page_end=hit.page_end,
+            score=hit.score,
+        )
+
+
+class SearchOut(BaseModel):
+    query: str
+    collection: str
+    results: list[HitOut]
+    timings: dict[str, float]
+
+
+def _run(rt: RuntimeDep, q: str, k: int, collection: str | None) -> SearchResult:
+    try:
+        return search(rt, query=q, k=k, collection=collection)
+    except SearchError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except CollectionNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+
+
+@router.get("/api/v1/search", response_model=SearchOut)
+def api_search(
+    rt: RuntimeDep,
+    q: Annotated[
+        str, Query(min_length=1, max_length=2000, description="the question, any language")
+    ],
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    collection: str | None = None,
+) -> SearchOut:
+    """Passages closest in meaning to ``q``, in any language, best first."""
+    result = _run(rt, q, k, collection)
+    return SearchOut(
+        query=result.query,
+        collection=result.collection,
+        results=[HitOut.of(h) for h in result.hits],
+        timings=result.timings,
+    )
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def search_page(
+    request: Request,
+    rt: RuntimeDep,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+) -> HTMLResponse:
+    """A plain search page (the full web UI is a later step)."""
+    result = None
+    error = None
+    if q.strip():
+        try:
+            result = search(rt, query=q, k=k)
+        except SearchError as exc:
+            error = str(exc)
+    templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, "search.html", {"q": q, "result": result, "error": error}
+    )

@@ -1,0 +1,108 @@
+"""Dense search: embed the query, FAISS top-k, then rows and metadata from SQL."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.documents.models import Chunk, Document, DocumentStatus
+from app.runtime import Runtime
+
+MAX_K = 100
+
+
+class SearchError(ValueError):
+    """The query cannot be run as asked (empty, bad k); the message is for a person."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: int
+    document_id: int
+    file: str
+    title: str | None
+    doc_type: str
+    language: str | None
+    heading_path: list[str]
+    text: str
+    page_start: int | None
+    page_end: int | None
+    score: float
+
+    @property
+    def page(self) -> int | None:
+        return self.page_start
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    collection: str
+    hits: list[SearchHit]
+    # Milliseconds per stage: embed, vector, fetch, total.
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def search(rt: Runtime, *, query: str, k: int = 10, collection: str | None = None) -> SearchResult:
+    """The ``k`` passages closest in meaning to ``query`` (any language) in one collection."""
+    query = query.strip()
+    if not query:
+        raise SearchError("type a question or some words to search for")
+    if not 1 <= k <= MAX_K:
+        raise SearchError(f"k must be between 1 and {MAX_K}")
+    t0 = time.perf_counter()
+    with rt.sessions() as session:
+        col = rt.collection(session, collection)
+        embedder = rt.embedders.get(col.embedder)
+        t1 = time.perf_counter()
+        qvec = embedder.embed_queries([query])[0]
+        t2 = time.perf_counter()
+        index = rt.indexes.get(session, col)
+        scored = index.search(qvec, k)
+        t3 = time.perf_counter()
+        hits = _load_hits(session, scored)
+        t4 = time.perf_counter()
+        name = col.name
+    timings = {
+        "embed_ms": (t2 - t1) * 1000,
+        "vector_ms": (t3 - t2) * 1000,
+        "fetch_ms": (t4 - t3) * 1000,
+        "total_ms": (t4 - t0) * 1000,
+    }
+    return SearchResult(query=query, collection=name, hits=hits, timings=timings)
+
+
+def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[SearchHit]:
+    if not scored:
+        return []
+    ids = [cid for cid, _ in scored]
+    rows = session.execute(
+        select(Chunk, Document)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.id.in_(ids), Document.status == DocumentStatus.READY)
+    ).all()
+    by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
+    hits = []
+    for cid, score in scored:
+        if cid not in by_id:  # deleted since the index was synced
+            continue
+        chunk, doc = by_id[cid]
+        hits.append(
+            SearchHit(
+                chunk_id=chunk.id,
+                document_id=doc.id,
+                file=doc.filename,
+                title=doc.title,
+                doc_type=doc.doc_type,
+                language=doc.language,
+                heading_path=list(chunk.heading_path or []),
+                text=chunk.text,
+                page_start=chunk.page_start,
+                page_end=chunk.page_end,
+                score=score,
+            )
+        )
+    return hits

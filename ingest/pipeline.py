@@ -1,0 +1,261 @@
+"""Run one ingest job: parse -> chunk -> embed -> store, with progress and clear failures.
+
+A document becomes visible to search only in the final transaction, which writes all
+its chunks, marks it ready and bumps the collection's version together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.collections.models import Collection
+from app.collections.service import bump_version
+from app.db import transaction
+from app.documents.models import Chunk as ChunkRow
+from app.documents.models import Document, DocumentStatus
+from app.documents.service import original_path
+from app.embedding.base import Embedder, Vectors
+from app.jobs import service as jobs
+from app.jobs.models import Job
+from app.runtime import Runtime
+from app.vectors.index import bytes_to_vectors, vector_to_bytes
+from ingest.chunk import chunk as chunk_document
+from ingest.errors import IngestError
+from ingest.language import detect_language
+from ingest.parse import parse
+from ingest.types import Chunk, ParsedDocument
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage of one document (for benchmarks and logs)."""
+
+    parse: float = 0.0
+    chunk: float = 0.0
+    embed: float = 0.0
+    store: float = 0.0
+    embedded: int = 0
+    reused: int = 0
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    document_id: int
+    status: str
+    chunks: int = 0
+    pages: int | None = None
+    error: str | None = None
+    times: StageTimes = field(default_factory=StageTimes)
+
+
+Progress = Callable[[float, str], None]
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def embed_chunks(
+    embedder: Embedder,
+    texts: Sequence[str],
+    *,
+    batch_size: int,
+    known: dict[str, bytes],
+    on_batch: Callable[[int, int], None] | None = None,
+) -> tuple[Vectors, int]:
+    """Vectors for ``texts`` in order, reusing ``known`` (hash -> stored vector) where it can.
+
+    Returns the vectors and how many were reused instead of embedded.
+    """
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    todo: list[int] = []
+    for i, text in enumerate(texts):
+        blob = known.get(content_hash(text))
+        if blob is None:
+            todo.append(i)
+        else:
+            out[i] = bytes_to_vectors([blob], embedder.dim)[0]
+    for start in range(0, len(todo), batch_size):
+        idx = todo[start : start + batch_size]
+        vecs = embedder.embed_documents([texts[i] for i in idx])
+        if vecs.shape != (len(idx), embedder.dim):
+            raise RuntimeError(
+                f"embedder returned shape {vecs.shape}, expected {(len(idx), embedder.dim)}"
+            )
+        out[idx] = vecs
+        if on_batch is not None:
+            on_batch(min(start + batch_size, len(todo)), len(todo))
+    return out, len(texts) - len(todo)
+
+
+def _known_vectors(session: Session, collection_id: int, hashes: set[str]) -> dict[str, bytes]:
+    """Vectors already stored in this collection for identical texts (same model)."""
+    found: dict[str, bytes] = {}
+    wanted = sorted(hashes)
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(ChunkRow.content_hash, ChunkRow.vector).where(
+                ChunkRow.collection_id == collection_id,
+                ChunkRow.content_hash.in_(wanted[start : start + 500]),
+            )
+        ).all()
+        found.update({h: v for h, v in rows})
+    return found
+
+
+def _set_status(rt: Runtime, document_id: int, status: DocumentStatus) -> None:
+    with transaction(rt.sessions) as s:
+        doc = s.get(Document, document_id)
+        if doc is not None:
+            doc.status = status
+
+
+def run_ingest(rt: Runtime, job: Job, *, worker_id: str) -> IngestOutcome:
+    """Process a claimed ingest job to its end: ready, failed, or requeued for a retry."""
+    document_id = int(job.payload["document_id"])
+    times = StageTimes()
+
+    def progress(fraction: float, message: str) -> None:
+        with transaction(rt.sessions) as s:
+            jobs.heartbeat(
+                s,
+                job_id=job.id,
+                worker_id=worker_id,
+                lease_s=rt.settings.job_lease_seconds,
+                progress=fraction,
+                message=message,
+            )
+
+    with transaction(rt.sessions) as s:
+        doc = s.get(Document, document_id)
+        if doc is None:
+            j = s.get(Job, job.id)
+            if j is not None:
+                jobs.finish(s, j, message="document was deleted before it was ingested")
+            return IngestOutcome(document_id, "deleted")
+        collection = s.get(Collection, doc.collection_id)
+        assert collection is not None
+        path = original_path(rt.settings.files_dir, doc)
+        filename = doc.filename
+        doc.status = DocumentStatus.PARSING
+        doc.error = None
+        embedder_name = collection.embedder
+        collection_id = collection.id
+
+    try:
+        progress(0.02, "parsing")
+        t0 = time.perf_counter()
+        if not path.exists():
+            raise IngestError("the stored original is missing; upload the file again")
+        parsed: ParsedDocument = parse(path, filename=filename)
+        times.parse = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        chunks = chunk_document(parsed, max_tokens=rt.settings.chunk_max_tokens)
+        times.chunk = time.perf_counter() - t0
+        if not chunks:
+            raise IngestError("no text was found in the file")
+        language = detect_language(parsed.text)
+
+        _set_status(rt, document_id, DocumentStatus.EMBEDDING)
+        progress(0.1, f"embedding {len(chunks)} chunks")
+        texts = [c.embed_text for c in chunks]
+        with rt.sessions() as s:
+            known = _known_vectors(s, collection_id, {content_hash(t) for t in texts})
+        embedder = rt.embedders.get(embedder_name)
+        t0 = time.perf_counter()
+        vectors, reused = embed_chunks(
+            embedder,
+            texts,
+            batch_size=rt.settings.embed_batch_size,
+            known=known,
+            on_batch=lambda done, total: progress(
+                0.1 + 0.85 * done / max(total, 1), f"embedded {done} of {total} chunks"
+            ),
+        )
+        times.embed = time.perf_counter() - t0
+        times.embedded, times.reused = len(texts) - reused, reused
+
+        t0 = time.perf_counter()
+        with transaction(rt.sessions) as s:
+            j = s.get(Job, job.id)
+            doc = s.get(Document, document_id)
+            if doc is None or j is None or j.worker_id != worker_id:
+                return IngestOutcome(document_id, "deleted", times=times)
+            _store(s, doc, chunks, texts, vectors)
+            doc.status = DocumentStatus.READY
+            doc.error = None
+            doc.title = parsed.title or doc.title
+            doc.language = language
+            doc.page_count = parsed.page_count
+            doc.chunk_count = len(chunks)
+            bump_version(s, collection_id)
+            jobs.finish(s, j, message=f"{len(chunks)} chunks")
+        times.store = time.perf_counter() - t0
+        return IngestOutcome(document_id, "ready", len(chunks), parsed.page_count, times=times)
+
+    except jobs.LeaseLost:
+        log.info("job %s was taken away (deleted or lease expired); stopping", job.id)
+        return IngestOutcome(document_id, "abandoned", times=times)
+    except IngestError as exc:
+        _fail(rt, job.id, document_id, exc.reason)
+        return IngestOutcome(document_id, "failed", error=exc.reason, times=times)
+    except Exception as exc:  # transient (embedder down, database busy): retry with backoff
+        log.exception("ingest of document %s failed; will retry", document_id)
+        reason = f"{filename}: {type(exc).__name__}: {exc}"
+        with transaction(rt.sessions) as s:
+            j = s.get(Job, job.id)
+            doc = s.get(Document, document_id)
+            if j is None or doc is None:
+                return IngestOutcome(document_id, "deleted", times=times)
+            if jobs.retry_later(s, j, reason=reason):
+                doc.status = DocumentStatus.QUEUED
+                doc.error = f"retrying: {reason}"
+                return IngestOutcome(document_id, "retrying", error=reason, times=times)
+            doc.status = DocumentStatus.FAILED
+            doc.error = j.error
+            return IngestOutcome(document_id, "failed", error=j.error, times=times)
+
+
+def _fail(rt: Runtime, job_id: int, document_id: int, reason: str) -> None:
+    with transaction(rt.sessions) as s:
+        doc = s.get(Document, document_id)
+        j = s.get(Job, job_id)
+        if doc is not None:
+            doc.status = DocumentStatus.FAILED
+            doc.error = reason
+        if j is not None:
+            jobs.fail(s, j, reason=reason)
+
+
+def _store(
+    s: Session, doc: Document, chunks: Sequence[Chunk], texts: Sequence[str], vectors: Vectors
+) -> None:
+    """Replace the document's chunks (a re-ingest leaves no old rows behind)."""
+    s.execute(delete(ChunkRow).where(ChunkRow.document_id == doc.id))
+    s.add_all(
+        ChunkRow(
+            document_id=doc.id,
+            collection_id=doc.collection_id,
+            ordinal=c.ordinal,
+            heading_path=list(c.heading_path),
+            text=c.text,
+            page_start=c.page_start,
+            page_end=c.page_end,
+            token_count=c.token_count,
+            content_hash=content_hash(t),
+            vector=vector_to_bytes(v),
+        )
+        for c, t, v in zip(chunks, texts, vectors, strict=True)
+    )
+    s.flush()
