@@ -217,3 +217,7 @@ def documents_delete(ids: Annotated[list[int], typer.Argument(help="document ids
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Query latency benchmark: p50/p95 per stage over the dev-eval queries; prints JSON.
+
+    python bench/query.py --data-dir DIR [--queries FILE] [--repeat 3]
+
+DIR is a data folder filled by bench/ingest.py --data-dir DIR (same embedder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.runtime import Runtime
+from app.search.service import search
+from app.settings import Settings
+
+DEFAULT_QUERIES = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "dev-eval" / "queries.jsonl"
+)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--k", type=int, default=10)
+    args = ap.parse_args()
+
+    rt = Runtime.create(Settings(data_dir=args.data_dir))
+    with rt.sessions() as s:
+        col = rt.collection(s)
+        embedder = col.embedder
+    with open(args.queries, encoding="utf-8") as f:
+        queries = [json.loads(line)["query"] for line in f if line.strip()]
+    search(rt, query=queries[0], k=args.k)  # load the model and the index first
+    timings: dict[str, list[float]] = {}
+    for _ in range(args.repeat):
+        for q in queries:
+            for stage, ms in search(rt, query=q, k=args.k).timings.items():
+                timings.setdefault(stage, []).append(ms)
+    rt.close()
+    print(
+        json.dumps(
+            {
+                "embedder": embedder,
+                "queries": len(queries) * args.repeat,
+                "ms": {
+                    stage: {
+                        "p50": pct(v, 0.5),
+                        "p95": pct(v, 0.95),
+                        "mean": round(statistics.fmean(v), 2),
+                    }
+                    for stage, v in timings.items()
+                },
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Blocks -> chunks: one per section along the headings, split when over a token budget.
+
+A section is the body after a heading up to the next heading. Its heading path lists
+the ancestor headings and its own. A section over budget is packed greedily by block;
+a block over budget is cut at line ends, then sentence ends, then (last resort) between
+tokens. Nothing but whitespace at chunk edges is ever dropped. Text before the first
+heading gets an empty heading path (the document title is the store's to add).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from ingest.types import Block, BlockKind, Chunk, ParsedDocument
+
+# CJK ideographs and radicals, CJK punctuation, kana, bopomofo, hangul, full-width forms.
+_CJK_RANGES = (
+    "\u1100-\u11ff\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+    "\U00020000-\U0003ffff"
+)
+# One CJK character, or a run of other letters/digits, or one other non-space character.
+# Every match of length > 1 is a letter/digit run, so cost = ceil(len / 4) for all.
+_TOKEN_RE = re.compile(rf"[^\W_{_CJK_RANGES}]+|\S")
+# End of a sentence: CJK stops need no space after them, Latin ones do (3.14, e.g).
+_SENTENCE_END = re.compile(r"[。！？；]+[」』”’)）]*\s*|[.!?;]+[\"'”’)\]）]*\s+")
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+
+
+def count_tokens(text: str) -> int:
+    """Estimate subword tokens conservatively: 1 per CJK char, ~4 chars per word token."""
+    return sum((len(m) + 3) // 4 for m in _TOKEN_RE.findall(text))
+
+
+@dataclass(slots=True)
+class _Section:
+    path: tuple[str, ...]
+    heading: Block | None
+    body: list[Block] = field(default_factory=list)
+
+
+def chunk(doc: ParsedDocument, *, max_tokens: int = 400) -> list[Chunk]:
+    """Cut a parsed document into chunks of at most ``max_tokens`` along its headings."""
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be at least 1")
+    chunks: list[Chunk] = []
+    for path, blocks in _section_bodies(doc.blocks):
+        for text, pages in _pack(blocks, max_tokens):
+            known = [p for p in pages if p is not None]
+            chunks.append(
+                Chunk(
+                    ordinal=len(chunks),
+                    heading_path=path,
+                    text=text,
+                    page_start=min(known) if known else None,
+                    page_end=max(known) if known else None,
+                    token_count=count_tokens(text),
+                )
+            )
+    return chunks
+
+
+def _sections(blocks: Iterable[Block]) -> list[_Section]:
+    """Group blocks into sections, tracking the heading stack for any level jumps."""
+    stack: list[tuple[int, str]] = []
+    current = _Section((), None)
+    sections = [current]
+    for block in blocks:
+        if block.kind is BlockKind.HEADING:
+            level = max(1, block.level)
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, block.text.strip()))
+            current = _Section(tuple(text for _, text in stack), block)
+            sections.append(current)
+        elif block.text.strip():
+            current.body.append(block)
+    return sections
+
+
+def _section_bodies(blocks: Iterable[Block]) -> Iterator[tuple[tuple[str, ...], list[Block]]]:
+    """Each section's path and body; an empty leaf heading becomes its own body."""
+    sections = _sections(blocks)
+    for i, section in enumerate(sections):
+        if section.body:
+            yield section.path, section.body
+            continue
+        heading = section.heading
+        if heading is None or not heading.text.strip():
+            continue
+        following = sections[i + 1].heading if i + 1 < len(sections) else None
+        has_children = following is not None and following.level > heading.level
+        if not has_children:
+            # Without this the heading's words would appear in no chunk text at all.
+            yield section.path, [Block(BlockKind.PARAGRAPH, heading.text, page=heading.page)]
+
+
+def _pack(blocks: list[Block], max_tokens: int) -> Iterator[tuple[str, list[int | None]]]:
+    """Greedily pack blocks (or the pieces of an oversized one) into texts within budget."""
+    parts: list[str] = []
+    pages: list[int | None] = []
+    used = 0
+    for block in blocks:
+        cost = count_tokens(block.text)
+        if cost <= max_tokens:
+            pieces = [(block.text, cost)]
+            sep = "\n\n"
+        else:
+            # Start an oversized block on a fresh chunk so it is cut at its own seams.
+            if parts:
+                yield _join(parts), pages
+                parts, pages, used = [], [], 0
+            pieces = _split_block(block.text, max_tokens)
+            sep = ""  # the pieces keep their own line ends and spaces
+        for piece, piece_cost in pieces:
+            if parts and used + piece_cost > max_tokens:
+                yield _join(parts), pages
+                parts, pages, used = [], [], 0
+            if parts and sep:
+                parts.append(sep)
+            parts.append(piece)
+            pages.append(block.page)
+            used += piece_cost
+    if parts and _join(parts):
+        yield _join(parts), pages
+
+
+def _join(parts: list[str]) -> str:
+    return _LEADING_BLANK_LINES.sub("", "".join(parts)).rstrip()
+
+
+def _split_block(text: str, max_tokens: int) -> list[tuple[str, int]]:
+    """Cut a block into pieces within budget whose concatenation is exactly ``text``."""
+    pieces: list[tuple[str, int]] = []
+    for line in text.splitlines(keepends=True):
+        cost = count_tokens(line)
+        if cost <= max_tokens:
+            pieces.append((line, cost))
+            continue
+        for sentence in _sentences(line):
+            cost = count_tokens(sentence)
+            if cost <= max_tokens:
+                pieces.append((sentence, cost))
+            else:
+                pieces.extend(_hard_split(sentence, max_tokens))
+    return pieces
+
+
+def _sentences(text: str) -> list[str]:
+    """Cut after sentence ends, keeping the punctuation and following space."""
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text)]
+    bounds = [0, *(c for c in cuts if 0 < c < len(text)), len(text)]
+    return [text[a:b] for a, b in pairwise(bounds) if b > a]
+
+
+def _hard_split(text: str, max_tokens: int) -> list[tuple[str, int]]:
+    """Cut between tokens (inside a word only when the word alone is over budget)."""
+    pieces: list[tuple[str, int]] = []
+    start = used = 0
+    for m in _TOKEN_RE.finditer(text):
+        pos, end = m.start(), m.end()
+        cost = (end - pos + 3) // 4
+        if used + cost > max_tokens and used > 0:
+            pieces.append((text[start:pos], used))
+            start, used = pos, 0
+        while cost > max_tokens:
+            # A run longer than a whole chunk (a hash, base64): slice it at 4 chars/token.
+            cut = pos + 4 * max_tokens
+            pieces.append((text[start:cut], max_tokens))
+            start = pos = cut
+            cost = (end - pos + 3) // 4
+        used += cost
+    if start < len(text):
+        pieces.append((text[start:], used))
+    return pieces

@@ -1,0 +1,205 @@
+"""PDF -> per-page paragraph blocks, with headings from the PDF outline (bookmarks)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError
+
+from ingest.errors import IngestError
+from ingest.parse.outline import OutlineEntry, place_headings
+from ingest.types import Block, BlockKind, ParsedDocument
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER_TITLES = frozenset({"untitled", "unknown", "title", "document", "none", "null"})
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    number: int  # 1-based
+    text: str
+
+
+def parse_pdf(path: Path) -> ParsedDocument:
+    """Parse a PDF file into heading and paragraph blocks that carry their page."""
+    reader = _open(path)
+    try:
+        page_count = len(reader.pages)
+    except Exception as exc:
+        raise _damaged(exc, path) from exc
+    if page_count == 0:
+        raise IngestError("The PDF has no pages. Export the document again and re-upload it.")
+
+    pages, failed = _extract_pages(reader, page_count)
+    if not any(p.text.strip() for p in pages):
+        if failed == page_count:
+            raise IngestError(
+                "The PDF's pages could not be read: the file is damaged. "
+                "Export or download it again and re-upload it."
+            )
+        raise IngestError(
+            "The PDF has no text layer: it looks scanned (pages are images) and needs OCR. "
+            "Run it through OCR (for example 'ocrmypdf') and upload the result."
+        )
+
+    outline = _read_outline(reader, page_count)
+    notes: list[str] = []
+    if outline:
+        notes.append("pdf-outline")
+    if failed:
+        notes.append(f"pdf-unreadable-pages={failed}")
+
+    blocks: list[Block] = []
+    by_page: dict[int, list[OutlineEntry]] = {}
+    for entry in outline:
+        by_page.setdefault(entry.page, []).append(entry)
+    for page in pages:
+        for piece in place_headings(page.text, by_page.get(page.number, [])):
+            if isinstance(piece, OutlineEntry):
+                blocks.append(Block(BlockKind.HEADING, piece.title, piece.level, page.number))
+            else:
+                blocks.extend(_paragraphs(piece, page.number))
+
+    title = _metadata_title(reader) or (outline[0].title if outline else None)
+    return ParsedDocument(
+        blocks=tuple(blocks), title=title, page_count=page_count, notes=tuple(notes)
+    )
+
+
+def _open(path: Path) -> PdfReader:
+    """Open the PDF, decrypting it when it has no user password."""
+    try:
+        reader = PdfReader(path)
+        if not reader.is_encrypted:
+            return reader
+        # An empty user password opens files that only restrict editing or printing
+        # (pypdf already tries it on open; asking again tells us whether it worked).
+        result = reader.decrypt("")
+    except DependencyError as exc:
+        raise IngestError(
+            "The PDF is encrypted with AES, which this server cannot decrypt (the "
+            "'cryptography' package is missing). Ask an administrator to install it, "
+            "or upload an unencrypted copy."
+        ) from exc
+    except Exception as exc:
+        # pypdf raises many kinds of errors (and plain ValueError, KeyError ...) for
+        # damaged files; all of them mean the same to the person who uploaded it.
+        raise _damaged(exc, path) from exc
+    if result == PasswordType.NOT_DECRYPTED:
+        raise _needs_password()
+    return reader
+
+
+def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[_Page], int]:
+    """Text of every page (empty when a page fails) and how many pages failed."""
+    pages: list[_Page] = []
+    failed = 0
+    for index in range(page_count):
+        try:
+            text = reader.pages[index].extract_text() or ""
+        except FileNotDecryptedError as exc:
+            raise _needs_password() from exc
+        except Exception as exc:
+            # One broken page should not lose the rest of the document.
+            log.warning("pdf page %d: text extraction failed: %s", index + 1, exc)
+            failed += 1
+            text = ""
+        pages.append(_Page(index + 1, _clean(text)))
+    return pages, failed
+
+
+def _clean(text: str) -> str:
+    """Normalise line ends and strip trailing spaces from every line."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip("\n")
+
+
+def _paragraphs(text: str, page: int) -> list[Block]:
+    """Split page text into paragraph blocks at blank lines."""
+    return [
+        Block(BlockKind.PARAGRAPH, part.strip("\n"), page=page)
+        for part in _PARAGRAPH_BREAK.split(text)
+        if part.strip()
+    ]
+
+
+def _read_outline(reader: PdfReader, page_count: int) -> list[OutlineEntry]:
+    """The outline flattened in reading order, with levels; bad entries are skipped."""
+    try:
+        outline = reader.outline
+    except Exception as exc:
+        log.warning("pdf outline unreadable: %s", exc)
+        return []
+    entries: list[OutlineEntry] = []
+    _walk(reader, outline, 1, page_count, entries)
+    return entries
+
+
+def _walk(
+    reader: PdfReader, items: Any, level: int, page_count: int, out: list[OutlineEntry]
+) -> None:
+    # pypdf's outline is a list of destinations, where a nested list holds the
+    # children of the destination just before it.
+    for item in items:
+        if isinstance(item, list):
+            _walk(reader, item, level + 1, page_count, out)
+            continue
+        try:
+            title = " ".join(str(item.title or "").split())
+            page_index = reader.get_destination_page_number(item)
+        except Exception:
+            continue
+        if title and page_index is not None and 0 <= page_index < page_count:
+            out.append(OutlineEntry(title=title, level=level, page=page_index + 1))
+
+
+def _metadata_title(reader: PdfReader) -> str | None:
+    try:
+        meta = reader.metadata
+        title = meta.title if meta else None
+    except Exception:
+        return None
+    if not isinstance(title, str):
+        return None
+    title = " ".join(title.split())
+    # Tools stamp placeholders ("untitled" is reportlab's default) that name nothing.
+    if title.casefold() in _PLACEHOLDER_TITLES:
+        return None
+    return title or None
+
+
+def _damaged(exc: BaseException, path: Path) -> IngestError:
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    if _is_truncated(path):
+        return IngestError(
+            "The PDF is incomplete: it stops before its end marker (%%EOF), so the upload "
+            f"or download was probably cut off ({detail}). Upload the complete file again."
+        )
+    return IngestError(
+        f"The PDF is damaged and cannot be read ({detail}). "
+        "Download or export it again and re-upload it."
+    )
+
+
+def _is_truncated(path: Path) -> bool:
+    """True when the file lacks the %%EOF marker that ends every complete PDF."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - 2048))
+            return b"%%EOF" not in f.read()
+    except OSError:
+        return False
+
+
+def _needs_password() -> IngestError:
+    return IngestError(
+        "The PDF is protected by a password that is needed to open it. "
+        "Remove the password (save an unprotected copy) and upload it again."
+    )

@@ -1,0 +1,138 @@
+"""End to end through the real entry points: `kb ingest`, `kb search`, `kb serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.test_pipeline import GUIDE_MD, LEAVE_MD
+
+pytestmark = pytest.mark.slow
+KB = [sys.executable, "-m", "app.cli"]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    env.update(KB_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1", KB_WORKER_POLL_SECONDS="0.2")
+    return env
+
+
+def _kb(args: list[str], data_dir: Path, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*KB, *args],
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,  # type: ignore[call-overload]
+    )
+
+
+def test_cli_ingest_search_batch_documents_reindex(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus" / "nested"
+    corpus.mkdir(parents=True)
+    (corpus / "guide.md").write_text(GUIDE_MD, encoding="utf-8")
+    (corpus / "leave.md").write_text(LEAVE_MD, encoding="utf-8")
+    (corpus / "notes.bin").write_bytes(b"\x00\x01")  # not a supported type: skipped in folders
+    data = tmp_path / "data"
+
+    r = _kb(["ingest", str(tmp_path / "corpus")], data)
+    assert r.returncode == 0, r.stderr
+    assert "ready 2, failed 0" in r.stderr
+
+    r = _kb(["ingest", str(corpus / "guide.md")], data)
+    assert r.returncode == 0 and "already in the collection" in r.stderr
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"id": "q1", "query": "How many days of paid annual leave?"})
+        + "\n"
+        + json.dumps({"id": "q2", "query": "备份保留多少天？"})
+        + "\n",
+        encoding="utf-8",
+    )
+    r = _kb(["search", "--batch", str(queries), "--k", "2"], data)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["q1", "q2"]
+    top1, top2 = lines[0]["results"][0], lines[1]["results"][0]
+    assert set(top1) >= {"file", "text", "heading_path", "page", "score", "document_id", "chunk_id"}
+    assert top1["file"] == "leave.md" and top1["heading_path"] == "员工休假制度 > 年假"
+    assert top2["file"] == "guide.md" and "thirty days" in top2["text"]
+
+    r = _kb(["search", "病假需要证明吗", "--json", "--k", "1"], data)
+    assert json.loads(r.stdout)[0]["file"] == "leave.md"
+
+    r = _kb(["documents", "list"], data)
+    assert "guide.md" in r.stdout and "ready" in r.stdout
+
+    (data / "index").mkdir(exist_ok=True)
+    for snap in (data / "index").glob("*.kbidx"):
+        snap.write_bytes(b"garbage")
+    r = _kb(["reindex"], data)
+    assert r.returncode == 0 and "default:" in r.stdout
+
+    r = _kb(["ingest", str(tmp_path / "missing.pdf")], data)
+    assert r.returncode == 1 and "rejected" in r.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_runs_api_and_worker(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*KB, "serve", "--port", str(port)],
+        env=_env(data),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("server did not start")
+        r = httpx.post(
+            f"{base}/api/v1/documents",
+            files=[("files", ("leave.md", LEAVE_MD.encode())), ("files", ("empty.md", b""))],
+        )
+        assert r.status_code == 201
+        items = r.json()["items"]
+        assert items[1]["result"] == "rejected" and "empty" in items[1]["reason"]
+        doc_id = items[0]["document_id"]
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            d = httpx.get(f"{base}/api/v1/documents/{doc_id}").json()
+            if d["status"] in ("ready", "failed"):
+                break
+            time.sleep(0.2)
+        assert d["status"] == "ready", d
+        hits = httpx.get(f"{base}/api/v1/search", params={"q": "sick leave pay"}).json()["results"]
+        assert hits[0]["file"] == "leave.md"
+        assert httpx.get(base + "/", params={"q": "sick leave"}).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert proc.returncode == 0, proc.stdout.read() if proc.stdout else ""
