@@ -136,3 +136,55 @@ def test_serve_runs_api_and_worker(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0, proc.stdout.read() if proc.stdout else ""
+
+
+def test_worker_killed_mid_job_is_taken_over_without_duplicates(tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from app.documents.models import Chunk, Document
+    from app.jobs.models import Job
+    from app.runtime import Runtime
+    from app.settings import Settings
+    from ingest.worker import Worker
+
+    data = tmp_path / "data"
+    # Many sections, so embedding takes long enough to kill the worker in the middle.
+    sections = "\n\n".join(
+        f"## Section {i}\n\nParagraph {i} about topic number {i}, " + "with filler words " * 60
+        for i in range(300)
+    )
+    big = tmp_path / "big.md"
+    big.write_text(f"# Big manual\n\n{sections}\n", encoding="utf-8")
+    assert _kb(["ingest", "--no-wait", str(big)], data).returncode == 0
+
+    env = _env(data) | {"KB_JOB_LEASE_SECONDS": "3", "KB_EMBED_BATCH_SIZE": "4"}
+    proc = subprocess.Popen(
+        [*KB, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    settings = Settings(data_dir=data, job_lease_seconds=3)
+    rt = Runtime.create(settings)
+    try:
+        deadline = time.time() + 120
+        progress = 0.0
+        while time.time() < deadline and progress < 0.2:
+            with rt.sessions() as s:
+                progress = s.scalar(select(Job.progress)) or 0.0
+            time.sleep(0.1)
+        assert 0.2 <= progress < 1.0, "the worker should be in the middle of embedding"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    try:
+        with rt.sessions() as s:
+            assert s.scalar(select(func.count(Chunk.id))) == 0  # nothing half-visible
+            assert s.scalar(select(Document.status)) == "embedding"
+        time.sleep(3.5)  # the dead worker's lease runs out
+        (outcome,) = Worker(rt).run_until_idle()
+        assert outcome.status == "ready"
+        with rt.sessions() as s:
+            job = s.scalars(select(Job)).one()
+            assert job.attempts == 2 and job.status == "done"
+            n = s.scalar(select(func.count(Chunk.id)))
+            assert n == outcome.chunks == s.scalar(select(Document.chunk_count))
+    finally:
+        rt.close()
