@@ -216,7 +216,13 @@ def documents_delete(ids: Annotated[list[int], typer.Argument(help="document ids
 
 
 def main() -> None:
-    cli()
+    from app.collections.service import CollectionNotFound
+
+    try:
+        cli()
+    except CollectionNotFound as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

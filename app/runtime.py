@@ -40,10 +40,16 @@ class Runtime:
         )
         return rt
 
-    def collection(self, session: Session, name: str | None = None) -> Collection:
-        """The named collection; the default one is created on first use."""
+    def collection(
+        self, session: Session, name: str | None = None, *, create: bool = False
+    ) -> Collection:
+        """The named collection (flushed, not committed).
+
+        The default one is created on first use, any other only when ``create`` is true,
+        with the configured embedder; otherwise a missing name raises CollectionNotFound.
+        """
         name = name or self.settings.default_collection
-        if name == self.settings.default_collection:
+        if create or name == self.settings.default_collection:
             spec = self.embedders.spec(self.settings.embedder)
             return collections.get_or_create(session, name=name, spec=spec)
         return collections.get_by_name(session, name)

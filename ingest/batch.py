@@ -55,7 +55,7 @@ def run_ingest_command(
         with transaction(rt.sessions) as s:
             added = documents.add_document(
                 s,
-                collection=rt.collection(s, collection),
+                collection=rt.collection(s, collection, create=True),
                 staged=staged,
                 files_dir=rt.settings.files_dir,
                 max_attempts=rt.settings.job_max_attempts,

@@ -84,6 +84,14 @@ def test_cli_ingest_search_batch_documents_reindex(tmp_path: Path) -> None:
     r = _kb(["ingest", str(tmp_path / "missing.pdf")], data)
     assert r.returncode == 1 and "rejected" in r.stderr
 
+    # A new collection is created by ingesting into it; searching a missing one is an error.
+    r = _kb(["ingest", "--collection", "hr", str(corpus / "leave.md")], data)
+    assert r.returncode == 0, r.stderr
+    r = _kb(["search", "年假", "--collection", "hr", "--json"], data)
+    assert {h["file"] for h in json.loads(r.stdout)} == {"leave.md"}
+    r = _kb(["search", "年假", "--collection", "nope"], data)
+    assert r.returncode == 2 and "no collection named 'nope'" in r.stderr
+
 
 def _free_port() -> int:
     with socket.socket() as s:
