@@ -3,7 +3,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-EXTRAS="${1:-}"
+EXTRAS="${KB_EXTRAS:-}"  # set by test.sh; sourced scripts share their caller's "$@"
 
 PY=""
 for cand in python3.13 python3.12 python3.11 python3; do

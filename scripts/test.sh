@@ -2,7 +2,7 @@
 # The second command: the whole test suite (lint, types, fast tests, then slow end-to-end
 # tests). Installs what the tests need: the dev extras and PostgreSQL's server binaries.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh" dev
+KB_EXTRAS=dev source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 
 have_pg() { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 if ! have_pg; then
