@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.collections import service
-from app.collections.models import Collection
 from app.deps import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/collections", tags=["collections"])
 
 
 class CollectionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     name: str
     description: str
@@ -20,21 +21,10 @@ class CollectionOut(BaseModel):
     model: str
     dim: int
 
-    @classmethod
-    def of(cls, c: Collection) -> CollectionOut:
-        return cls(
-            id=c.id,
-            name=c.name,
-            description=c.description,
-            embedder=c.embedder,
-            model=c.model,
-            dim=c.dim,
-        )
-
 
 @router.get("", response_model=list[CollectionOut])
 def list_collections(rt: RuntimeDep, session: SessionDep) -> list[CollectionOut]:
     """Every collection with its embedding model and vector dimension."""
     rt.collection(session)  # the default one exists from the first request on
     session.commit()
-    return [CollectionOut.of(c) for c in service.list_all(session)]
+    return [CollectionOut.model_validate(c) for c in service.list_all(session)]

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.documents.models import Document
 from app.jobs.models import Job
 
 
 class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     status: str
     progress: float
@@ -19,19 +21,10 @@ class JobOut(BaseModel):
     error: str | None
     attempts: int
 
-    @classmethod
-    def of(cls, job: Job) -> JobOut:
-        return cls(
-            id=job.id,
-            status=job.status,
-            progress=job.progress,
-            message=job.message,
-            error=job.error,
-            attempts=job.attempts,
-        )
-
 
 class DocumentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     collection_id: int
     filename: str
@@ -50,23 +43,9 @@ class DocumentOut(BaseModel):
 
     @classmethod
     def of(cls, doc: Document, job: Job | None = None) -> DocumentOut:
-        return cls(
-            id=doc.id,
-            collection_id=doc.collection_id,
-            filename=doc.filename,
-            title=doc.title,
-            doc_type=doc.doc_type,
-            language=doc.language,
-            status=doc.status,
-            error=doc.error,
-            size_bytes=doc.size_bytes,
-            page_count=doc.page_count,
-            chunk_count=doc.chunk_count,
-            content_hash=doc.content_hash,
-            created_at=doc.created_at,
-            updated_at=doc.updated_at,
-            job=JobOut.of(job) if job is not None else None,
-        )
+        out = cls.model_validate(doc)
+        out.job = JobOut.model_validate(job) if job is not None else None
+        return out
 
 
 class UploadItem(BaseModel):

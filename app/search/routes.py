@@ -6,16 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.collections.service import CollectionNotFound
 from app.deps import RuntimeDep
-from app.search.service import MAX_K, SearchError, SearchHit, SearchResult, search
+from app.search.service import MAX_K, SearchError, SearchResult, search
 
 router = APIRouter(tags=["search"])
 
 
 class HitOut(BaseModel):
+    """One passage; ``page`` is the page it starts on, ``page_end`` where it ends."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     chunk_id: int
     document_id: int
     file: str
@@ -27,22 +31,6 @@ class HitOut(BaseModel):
     page: int | None
     page_end: int | None
     score: float
-
-    @classmethod
-    def of(cls, hit: SearchHit) -> HitOut:
-        return cls(
-            chunk_id=hit.chunk_id,
-            document_id=hit.document_id,
-            file=hit.file,
-            title=hit.title,
-            doc_type=hit.doc_type,
-            language=hit.language,
-            heading_path=hit.heading_path,
-            text=hit.text,
-            page=hit.page_start,
-            page_end=hit.page_end,
-            score=hit.score,
-        )
 
 
 class SearchOut(BaseModel):
@@ -75,7 +63,7 @@ def api_search(
     return SearchOut(
         query=result.query,
         collection=result.collection,
-        results=[HitOut.of(h) for h in result.hits],
+        results=[HitOut.model_validate(h) for h in result.hits],
         timings=result.timings,
     )
 
