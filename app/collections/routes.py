@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from app.auth.deps import ReaderUser
 from app.collections import service
 from app.deps import RuntimeDep, SessionDep
 
@@ -23,7 +24,7 @@ class CollectionOut(BaseModel):
 
 
 @router.get("", response_model=list[CollectionOut])
-def list_collections(rt: RuntimeDep, session: SessionDep) -> list[CollectionOut]:
+def list_collections(rt: RuntimeDep, session: SessionDep, _user: ReaderUser) -> list[CollectionOut]:
     """Every collection with its embedding model and vector dimension."""
     rt.collection(session)  # the default one exists from the first request on
     session.commit()

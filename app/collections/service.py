@@ -13,6 +13,10 @@ class CollectionNotFound(LookupError):
     """No collection of that name or id."""
 
 
+class CollectionError(ValueError):
+    """A change to a collection cannot be made; the message is for a person."""
+
+
 def get_by_name(session: Session, name: str) -> Collection:
     col = session.scalars(select(Collection).where(Collection.name == name)).first()
     if col is None:
@@ -59,3 +63,24 @@ def bump_version(session: Session, collection_id: int) -> None:
         .values(version=Collection.version + 1)
         .execution_options(synchronize_session=False)
     )
+
+
+def rename(session: Session, collection: Collection, *, name: str, description: str) -> None:
+    """Change the name and description (the embedding model of a collection never changes here)."""
+    name = name.strip()
+    if not name:
+        raise CollectionError("a collection needs a name")
+    other = session.scalars(select(Collection).where(Collection.name == name)).first()
+    if other is not None and other.id != collection.id:
+        raise CollectionError(f"a collection named {name!r} already exists")
+    collection.name = name
+    collection.description = description.strip()
+
+
+def create(session: Session, *, name: str, description: str, spec: EmbedderSpec) -> Collection:
+    name = name.strip()
+    if not name:
+        raise CollectionError("a collection needs a name")
+    if session.scalars(select(Collection).where(Collection.name == name)).first() is not None:
+        raise CollectionError(f"a collection named {name!r} already exists")
+    return get_or_create(session, name=name, spec=spec, description=description.strip())

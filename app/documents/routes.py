@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
 
+from app.auth.deps import EditorUser, ReaderUser
+from app.auth.models import Role
 from app.collections.service import CollectionNotFound
 from app.deps import RuntimeDep, SessionDep
 from app.documents import service
@@ -19,6 +21,7 @@ router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 def upload(
     rt: RuntimeDep,
     session: SessionDep,
+    user: EditorUser,
     response: Response,
     files: Annotated[list[UploadFile], File(description="PDF or Markdown files")],
     collection: Annotated[str | None, Form()] = None,
@@ -28,35 +31,20 @@ def upload(
         col = rt.collection(session, collection)
     except CollectionNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    items: list[UploadItem] = []
-    too_large = False
-    for f in files:
-        name = f.filename or "unnamed"
-        try:
-            staged = service.stage_upload(
-                f.file,
-                filename=name,
-                files_dir=rt.settings.files_dir,
-                max_bytes=rt.settings.max_upload_bytes,
-            )
-        except service.UploadRejected as exc:
-            too_large |= exc.too_large
-            items.append(UploadItem(filename=name, result="rejected", reason=exc.reason))
-            continue
-        added = service.add_document(
-            session,
-            collection=col,
-            staged=staged,
-            files_dir=rt.settings.files_dir,
-            max_attempts=rt.settings.job_max_attempts,
-        )
-        items.append(
-            UploadItem(
-                filename=staged.filename,
-                result="duplicate" if added.duplicate else "accepted",
-                document_id=added.document.id,
-            )
-        )
+    outcomes = service.accept_uploads(
+        session,
+        collection=col,
+        files=[(f.filename or "unnamed", f.file) for f in files],
+        files_dir=rt.settings.files_dir,
+        max_bytes=rt.settings.max_upload_bytes,
+        max_attempts=rt.settings.job_max_attempts,
+        uploaded_by=user,
+    )
+    items = [
+        UploadItem(filename=o.filename, result=o.result, document_id=o.document_id, reason=o.reason)
+        for o in outcomes
+    ]
+    too_large = any(o.too_large for o in outcomes)
     session.commit()
     if items and all(i.result == "rejected" for i in items):
         code = status.HTTP_413_CONTENT_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
@@ -70,6 +58,7 @@ def upload(
 def list_documents(
     rt: RuntimeDep,
     session: SessionDep,
+    _user: ReaderUser,
     collection: str | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -83,16 +72,22 @@ def list_documents(
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
-def get_document(session: SessionDep, document_id: int) -> DocumentOut:
+def get_document(session: SessionDep, _user: ReaderUser, document_id: int) -> DocumentOut:
     """One document with the status and progress of its latest job."""
     doc = _get(session, document_id)
     return DocumentOut.of(doc, latest_for_document(session, doc.id))
 
 
 @router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_document(rt: RuntimeDep, session: SessionDep, document_id: int) -> Response:
-    """Remove the document from SQL, the index and the disk."""
+def delete_document(
+    rt: RuntimeDep, session: SessionDep, user: EditorUser, document_id: int
+) -> Response:
+    """Remove the document from SQL, the index and the disk (editors: their own only)."""
     doc = _get(session, document_id)
+    if doc.uploaded_by_id != user.id and not user.can(Role.ADMIN):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "editors can delete only their own documents"
+        )
     key = service.delete_document(session, doc)
     session.commit()
     service.remove_stored_file(rt.settings.files_dir, key)
@@ -100,7 +95,9 @@ def delete_document(rt: RuntimeDep, session: SessionDep, document_id: int) -> Re
 
 
 @router.post("/{document_id}/reingest", response_model=DocumentOut)
-def reingest(rt: RuntimeDep, session: SessionDep, document_id: int) -> DocumentOut:
+def reingest(
+    rt: RuntimeDep, session: SessionDep, _user: EditorUser, document_id: int
+) -> DocumentOut:
     """Parse and embed the document again (after a failure, or a parser upgrade)."""
     doc = _get(session, document_id)
     job = service.reingest(session, doc, max_attempts=rt.settings.job_max_attempts)

@@ -7,13 +7,15 @@ import logging
 import os
 import tempfile
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.auth.models import User
 from app.collections.models import Collection
 from app.collections.service import bump_version
 from app.documents.models import Document, DocumentStatus
@@ -110,6 +112,7 @@ def add_document(
     staged: StagedFile,
     files_dir: Path,
     max_attempts: int = 5,
+    uploaded_by: User | None = None,
 ) -> AddResult:
     """Record the staged file as a queued document with its ingest job (flushed, not committed).
 
@@ -134,6 +137,7 @@ def add_document(
         doc_type=staged.doc_type,
         storage_key=key,
         status=DocumentStatus.QUEUED,
+        uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
     )
     session.add(doc)
     session.flush()
@@ -145,6 +149,50 @@ def add_document(
         max_attempts=max_attempts,
     )
     return AddResult(doc, duplicate=False)
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What happened to one uploaded file, for the person who sent it."""
+
+    filename: str
+    result: Literal["accepted", "duplicate", "rejected"]
+    document_id: int | None = None
+    reason: str | None = None
+    too_large: bool = False
+
+
+def accept_uploads(
+    session: Session,
+    *,
+    collection: Collection,
+    files: Iterable[tuple[str, BinaryIO]],
+    files_dir: Path,
+    max_bytes: int,
+    max_attempts: int = 5,
+    uploaded_by: User | None = None,
+) -> list[UploadOutcome]:
+    """Stage and record each file (flushed, not committed); one bad file rejects only itself."""
+    outcomes = []
+    for name, stream in files:
+        try:
+            staged = stage_upload(stream, filename=name, files_dir=files_dir, max_bytes=max_bytes)
+        except UploadRejected as exc:
+            outcomes.append(
+                UploadOutcome(name, "rejected", reason=exc.reason, too_large=exc.too_large)
+            )
+            continue
+        added = add_document(
+            session,
+            collection=collection,
+            staged=staged,
+            files_dir=files_dir,
+            max_attempts=max_attempts,
+            uploaded_by=uploaded_by,
+        )
+        result: Literal["duplicate", "accepted"] = "duplicate" if added.duplicate else "accepted"
+        outcomes.append(UploadOutcome(staged.filename, result, document_id=added.document.id))
+    return outcomes
 
 
 def get(session: Session, document_id: int) -> Document:

@@ -44,6 +44,9 @@ class EmbedderRegistry:
                 f"unknown embedder {name!r}; known: {', '.join(sorted(self._specs))}"
             ) from None
 
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
     def get(self, name: str) -> Embedder:
         self.spec(name)
         with self._lock:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict
 
+from app.auth.deps import ReaderUser
 from app.collections.service import CollectionNotFound
 from app.deps import RuntimeDep
-from app.search.service import MAX_K, SearchError, SearchResult, search
+from app.search.service import MAX_K, SearchError, SearchFilters, SearchResult, search
 
 router = APIRouter(tags=["search"])
 
@@ -40,9 +40,11 @@ class SearchOut(BaseModel):
     timings: dict[str, float]
 
 
-def _run(rt: RuntimeDep, q: str, k: int, collection: str | None) -> SearchResult:
+def _run(
+    rt: RuntimeDep, q: str, k: int, collection: str | None, filters: SearchFilters
+) -> SearchResult:
     try:
-        return search(rt, query=q, k=k, collection=collection)
+        return search(rt, query=q, k=k, collection=collection, filters=filters)
     except SearchError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except CollectionNotFound as exc:
@@ -52,38 +54,22 @@ def _run(rt: RuntimeDep, q: str, k: int, collection: str | None) -> SearchResult
 @router.get("/api/v1/search", response_model=SearchOut)
 def api_search(
     rt: RuntimeDep,
+    _user: ReaderUser,
     q: Annotated[
         str, Query(min_length=1, max_length=2000, description="the question, any language")
     ],
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     collection: str | None = None,
+    doc_type: Annotated[str | None, Query(description="pdf or markdown")] = None,
+    language: Annotated[str | None, Query(description="document language, e.g. zh or en")] = None,
+    document_id: int | None = None,
 ) -> SearchOut:
     """Passages closest in meaning to ``q``, in any language, best first."""
-    result = _run(rt, q, k, collection)
+    filters = SearchFilters(doc_type=doc_type, language=language, document_id=document_id)
+    result = _run(rt, q, k, collection, filters)
     return SearchOut(
         query=result.query,
         collection=result.collection,
         results=[HitOut.model_validate(h) for h in result.hits],
         timings=result.timings,
-    )
-
-
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def search_page(
-    request: Request,
-    rt: RuntimeDep,
-    q: Annotated[str, Query(max_length=2000)] = "",
-    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-) -> HTMLResponse:
-    """A plain search page (the full web UI is a later step)."""
-    result = None
-    error = None
-    if q.strip():
-        try:
-            result = search(rt, query=q, k=k)
-        except SearchError as exc:
-            error = str(exc)
-    templates = request.app.state.templates
-    return templates.TemplateResponse(
-        request, "search.html", {"q": q, "result": result, "error": error}
     )

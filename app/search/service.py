@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,6 +40,18 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class SearchFilters:
+    """Restrictions applied inside the vector search (not after it)."""
+
+    doc_type: str | None = None
+    language: str | None = None
+    document_id: int | None = None
+
+    def active(self) -> bool:
+        return any(v is not None for v in (self.doc_type, self.language, self.document_id))
+
+
+@dataclass(frozen=True)
 class SearchResult:
     query: str
     collection: str
@@ -46,7 +60,14 @@ class SearchResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def search(rt: Runtime, *, query: str, k: int = 10, collection: str | None = None) -> SearchResult:
+def search(
+    rt: Runtime,
+    *,
+    query: str,
+    k: int = 10,
+    collection: str | None = None,
+    filters: SearchFilters | None = None,
+) -> SearchResult:
     """The ``k`` passages closest in meaning to ``query`` (any language) in one collection."""
     query = query.strip()
     if not query:
@@ -61,7 +82,8 @@ def search(rt: Runtime, *, query: str, k: int = 10, collection: str | None = Non
         qvec = embedder.embed_queries([query])[0]
         t2 = time.perf_counter()
         index = rt.indexes.get(session, col)
-        scored = index.search(qvec, k)
+        allowed = _allowed_ids(session, col.id, filters) if filters and filters.active() else None
+        scored = index.search(qvec, k, allowed=allowed)
         t3 = time.perf_counter()
         hits = _load_hits(session, scored)
         t4 = time.perf_counter()
@@ -73,6 +95,23 @@ def search(rt: Runtime, *, query: str, k: int = 10, collection: str | None = Non
         "total_ms": (t4 - t0) * 1000,
     }
     return SearchResult(query=query, collection=name, hits=hits, timings=timings)
+
+
+def _allowed_ids(
+    session: Session, collection_id: int, filters: SearchFilters
+) -> npt.NDArray[np.int64]:
+    query = (
+        select(Chunk.id)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.collection_id == collection_id)
+    )
+    if filters.doc_type is not None:
+        query = query.where(Document.doc_type == filters.doc_type)
+    if filters.language is not None:
+        query = query.where(Document.language == filters.language)
+    if filters.document_id is not None:
+        query = query.where(Document.id == filters.document_id)
+    return np.fromiter(session.scalars(query), dtype=np.int64)
 
 
 def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[SearchHit]:

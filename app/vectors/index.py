@@ -88,12 +88,27 @@ class CollectionIndex:
         if len(arr):
             self.index.remove_ids(faiss.IDSelectorBatch(arr))
 
-    def search(self, query: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
-        """Top-k (chunk id, cosine score) for one normalised query vector."""
+    def search(
+        self,
+        query: npt.NDArray[np.float32],
+        k: int,
+        *,
+        allowed: npt.NDArray[np.int64] | None = None,
+    ) -> list[tuple[int, float]]:
+        """Top-k (chunk id, cosine score) for one normalised query vector.
+
+        ``allowed`` restricts the search to those chunk ids inside FAISS (an ID selector),
+        so a filtered search still returns k results when k exist.
+        """
         with self.lock:
-            if self.count() == 0 or k <= 0:
+            if self.count() == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
                 return []
-            scores, ids = self.index.search(query.reshape(1, -1).astype(np.float32), k)
+            params = None
+            if allowed is not None:
+                # The keyword form keeps the selector alive as long as the parameters.
+                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
+            x = query.reshape(1, -1).astype(np.float32)
+            scores, ids = self.index.search(x, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
     # Snapshot format: magic, header length, JSON header, FAISS bytes, sha256 of all before.

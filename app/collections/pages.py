@@ -1,0 +1,94 @@
+"""Admin page for collections: create, rename, describe; see the model each was built with."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func, select
+
+from app.auth.deps import AdminUser
+from app.collections import service
+from app.collections.models import Collection
+from app.deps import RuntimeDep, SessionDep
+from app.documents.models import Document
+from app.embedding.registry import UnknownEmbedder
+from app.web import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page(
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    rt.collection(session)
+    counts = dict(
+        session.execute(
+            select(Document.collection_id, func.count(Document.id)).group_by(Document.collection_id)
+        ).all()
+    )
+    rows = [(c, counts.get(c.id, 0)) for c in service.list_all(session)]
+    ctx = {
+        "rows": rows,
+        "embedders": rt.embedders.names(),
+        "default_embedder": rt.settings.embedder,
+        "error": error,
+    }
+    return render(request, "admin/collections.html", ctx, status_code=status)
+
+
+@router.get("/admin/collections")
+def collections_page(
+    request: Request, rt: RuntimeDep, session: SessionDep, _admin: AdminUser
+) -> Response:
+    return _page(request, rt, session)
+
+
+@router.post("/admin/collections")
+def create_collection(
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    _admin: AdminUser,
+    name: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
+    embedder: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        spec = rt.embedders.spec(embedder or rt.settings.embedder)
+        service.create(session, name=name, description=description, spec=spec)
+    except (service.CollectionError, UnknownEmbedder) as exc:
+        session.rollback()
+        return _page(request, rt, session, error=str(exc), status=400)
+    session.commit()
+    return RedirectResponse("/admin/collections", status_code=303)
+
+
+@router.post("/admin/collections/{collection_id}")
+def update_collection(
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    _admin: AdminUser,
+    collection_id: int,
+    name: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
+) -> Response:
+    col = session.get(Collection, collection_id)
+    try:
+        if col is None:
+            raise service.CollectionError("no such collection")
+        if col.name == rt.settings.default_collection and name.strip() != col.name:
+            raise service.CollectionError("the default collection keeps its name")
+        service.rename(session, col, name=name, description=description)
+    except service.CollectionError as exc:
+        session.rollback()
+        return _page(request, rt, session, error=str(exc), status=400)
+    session.commit()
+    return RedirectResponse("/admin/collections", status_code=303)

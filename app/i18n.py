@@ -1,0 +1,91 @@
+"""Interface language: choose it per request, and translate message ids with ``_()``.
+
+The catalog (``app/i18n_catalog.py``) is keyed by the English text, so ``_("Search")``
+is "Search" in English and "搜索" in Chinese; a message without a translation shows in
+English.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal, Protocol
+
+from app.i18n_catalog import CATALOGS
+
+Lang = Literal["en", "zh"]
+SUPPORTED: tuple[Lang, ...] = ("en", "zh")
+DEFAULT: Lang = "en"
+COOKIE_NAME = "lang"
+# Each language named in itself, for the language switcher.
+LANGUAGE_NAMES: dict[str, str] = {"en": "English", "zh": "中文"}
+# The <html lang="..."> value: the catalog is Simplified Chinese.
+HTML_LANG: dict[str, str] = {"en": "en", "zh": "zh-Hans"}
+
+_PRIMARY: dict[str, Lang] = {"en": "en", "zh": "zh"}  # primary subtag -> language
+_Q_VALUE = re.compile(r"q=([01](?:\.\d{0,3})?)", re.IGNORECASE)
+
+
+class Translate(Protocol):
+    """``_(msgid, **kwargs)``: the translation of ``msgid``, ``str.format``-ed with kwargs."""
+
+    def __call__(self, msgid: str, /, **kwargs: object) -> str: ...
+
+
+def match_language(tag: str) -> Lang | None:
+    """The supported language for a tag such as "zh-CN", "zh-Hant-TW", "en_GB" or "EN"."""
+    primary = tag.strip().replace("_", "-").split("-", 1)[0].lower()
+    return _PRIMARY.get(primary)
+
+
+def negotiate(accept_language: str | None, cookie: str | None) -> Lang:
+    """The language for a request: a supported cookie, else Accept-Language, else English."""
+    if cookie:
+        chosen = match_language(cookie)
+        if chosen is not None:
+            return chosen
+    if not accept_language:
+        return DEFAULT
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept_language.split(",")):
+        tag, _, params = item.partition(";")
+        tag = tag.strip()
+        if not tag:
+            continue
+        q = 1.0
+        if params.strip():
+            m = _Q_VALUE.fullmatch(params.strip().replace(" ", ""))
+            if m is None:
+                continue  # a malformed weight: ignore the entry, as RFC 9110 allows
+            q = float(m.group(1))
+        if 0 < q <= 1:
+            ranked.append((-q, position, tag))
+    for _, _, tag in sorted(ranked):
+        if tag == "*":
+            return DEFAULT
+        chosen = match_language(tag)
+        if chosen is not None:
+            return chosen
+    return DEFAULT
+
+
+def translator(lang: str) -> Translate:
+    """The ``_()`` function for ``lang`` (English for an unsupported language)."""
+    return _translator(match_language(lang) or DEFAULT)
+
+
+@lru_cache(maxsize=len(SUPPORTED))
+def _translator(lang: Lang) -> Translate:
+    catalog = CATALOGS.get(lang, {})
+
+    def translate(msgid: str, /, **kwargs: object) -> str:
+        text = catalog.get(msgid, msgid)
+        if not kwargs:
+            return text
+        try:
+            return text.format(**kwargs)
+        except (KeyError, IndexError, ValueError):
+            # A broken translation must not break the page: show the English.
+            return msgid.format(**kwargs)
+
+    return translate

@@ -1,0 +1,172 @@
+"""The search page (home) and the Ask page, server-rendered with htmx fragments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from app.auth.deps import ReaderUser
+from app.collections import service as collections
+from app.collections.service import CollectionNotFound
+from app.deps import RuntimeDep
+from app.runtime import Runtime
+from app.search.service import MAX_K, SearchError, SearchFilters, SearchHit, SearchResult, search
+from app.text.highlight import highlight_spans, query_terms, render_highlighted, snippet
+from app.text.sentences import best_sentences, split_sentences
+from app.web import render
+
+router = APIRouter(include_in_schema=False)
+
+DOC_TYPES = ("pdf", "markdown")
+LANGUAGES = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class HitView:
+    """A hit as the page shows it: highlighted passage and where it comes from."""
+
+    hit: SearchHit
+    passage: Markup
+    link: str  # the passage inside the document view
+    source_link: str  # the original file (a PDF opens at the page)
+
+
+def document_link(hit: SearchHit) -> str:
+    return f"/documents/{hit.document_id}#chunk-{hit.chunk_id}"
+
+
+def source_link(hit: SearchHit) -> str:
+    base = f"/documents/{hit.document_id}/original"
+    if hit.doc_type == "pdf" and hit.page_start:
+        return f"{base}#page={hit.page_start}"
+    return f"/documents/{hit.document_id}#chunk-{hit.chunk_id}"
+
+
+def _filters(doc_type: str, language: str) -> SearchFilters:
+    return SearchFilters(
+        doc_type=doc_type if doc_type in DOC_TYPES else None,
+        language=language if language in LANGUAGES else None,
+    )
+
+
+def _run(
+    rt: Runtime, q: str, k: int, collection: str, filters: SearchFilters
+) -> tuple[SearchResult | None, str | None]:
+    if not q.strip():
+        return None, None
+    try:
+        return search(rt, query=q, k=k, collection=collection or None, filters=filters), None
+    except (SearchError, CollectionNotFound) as exc:
+        return None, str(exc)
+
+
+def _common(rt: Runtime) -> dict[str, object]:
+    with rt.sessions() as s:
+        names = [c.name for c in collections.list_all(s)]
+    return {"collections": names, "doc_types": DOC_TYPES, "languages": LANGUAGES}
+
+
+@router.get("/")
+def search_page(
+    request: Request,
+    rt: RuntimeDep,
+    _user: ReaderUser,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    collection: str = "",
+    doc_type: str = "",
+    language: str = "",
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+) -> Response:
+    """Search by meaning in any language; htmx swaps only the results block."""
+    result, error = _run(rt, q, k, collection, _filters(doc_type, language))
+    views: list[HitView] = []
+    if result is not None:
+        terms = query_terms(result.query)
+        for hit in result.hits:
+            text, spans = snippet(hit.text, highlight_spans(hit.text, terms), max_chars=700)
+            views.append(
+                HitView(hit, render_highlighted(text, spans), document_link(hit), source_link(hit))
+            )
+    ctx = {
+        "q": q,
+        "collection": collection,
+        "doc_type": doc_type,
+        "language": language,
+        "result": result,
+        "hits": views,
+        "error": error,
+        **_common(rt),
+    }
+    return render(request, "search.html", ctx, block="results")
+
+
+@dataclass(frozen=True)
+class AnswerView:
+    hit: SearchHit
+    passage: Markup
+    best: str  # the best sentence, plain text, for a short preview
+    link: str
+    source_link: str
+
+
+def _answers(rt: Runtime, result: SearchResult) -> list[AnswerView]:
+    """Inside each passage, highlight the sentence(s) closest to the question in meaning."""
+    with rt.sessions() as s:
+        embedder = rt.embedders.get(rt.collection(s, result.collection).embedder)
+    question = embedder.embed_queries([result.query])[0]
+    all_spans = [split_sentences(h.text) for h in result.hits]
+    sentences = [
+        h.text[a:b] for h, spans in zip(result.hits, all_spans, strict=True) for a, b in spans
+    ]
+    vectors = embedder.embed_documents(sentences) if sentences else None
+    views, offset = [], 0
+    for hit, spans in zip(result.hits, all_spans, strict=True):
+        if not spans or vectors is None:
+            views.append(
+                AnswerView(
+                    hit, render_highlighted(hit.text, []), "", document_link(hit), source_link(hit)
+                )
+            )
+            continue
+        picked = best_sentences(question, vectors[offset : offset + len(spans)], spans, top=2)
+        offset += len(spans)
+        marks = [(a, b) for a, b, _score in picked]
+        best = max(picked, key=lambda p: p[2]) if picked else None
+        preview = hit.text[best[0] : best[1]] if best else ""
+        views.append(
+            AnswerView(
+                hit,
+                render_highlighted(hit.text, marks),
+                preview,
+                document_link(hit),
+                source_link(hit),
+            )
+        )
+    return views
+
+
+@router.get("/ask")
+def ask_page(
+    request: Request,
+    rt: RuntimeDep,
+    _user: ReaderUser,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    collection: str = "",
+    k: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> Response:
+    """The few passages most likely to answer a question, answering sentences marked."""
+    result, error = _run(rt, q, k, collection, SearchFilters())
+    answers = _answers(rt, result) if result is not None and result.hits else []
+    ctx = {
+        "q": q,
+        "collection": collection,
+        "result": result,
+        "answers": answers,
+        "error": error,
+        **_common(rt),
+    }
+    return render(request, "ask.html", ctx, block="answers")
