@@ -7,7 +7,8 @@ COPY app ./app
 COPY ingest ./ingest
 COPY migrations ./migrations
 COPY web ./web
-RUN pip install --no-cache-dir -e .
+COPY scripts/fetch_assets.py ./scripts/fetch_assets.py
+RUN pip install --no-cache-dir -e . && python scripts/fetch_assets.py
 ENV KB_DATA_DIR=/data
 VOLUME ["/data"]
 EXPOSE 8000

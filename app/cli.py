@@ -19,6 +19,8 @@ from app.settings import get_settings
 cli = typer.Typer(help="Team knowledge base with cross-lingual search.", no_args_is_help=True)
 docs_cli = typer.Typer(help="List, show and delete documents.", no_args_is_help=True)
 cli.add_typer(docs_cli, name="documents")
+user_cli = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
+cli.add_typer(user_cli, name="user")
 
 
 def _runtime() -> Runtime:
@@ -213,6 +215,88 @@ def documents_delete(ids: Annotated[list[int], typer.Argument(help="document ids
             typer.echo(f"deleted {doc_id}")
     finally:
         rt.close()
+
+
+@user_cli.command("create")
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="reader, editor or admin")] = "reader",
+    password: Annotated[
+        str | None, typer.Option(help="default: asked for (or generated when not a terminal)")
+    ] = None,
+) -> None:
+    """Create a user; prints a generated password when none is given and no terminal asks."""
+    import secrets
+
+    from app.auth import service as auth
+    from app.auth.models import Role
+
+    generated = None
+    if password is None:
+        if sys.stdin.isatty():
+            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = generated = secrets.token_urlsafe(12)
+    rt = _runtime()
+    try:
+        with transaction(rt.sessions) as s:
+            auth.create_user(s, username=username, password=password, role=Role(role))
+    except (auth.UserError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        rt.close()
+    typer.echo(f"created {username} ({role})" + (f", password: {generated}" if generated else ""))
+
+
+@user_cli.command("list")
+def user_list() -> None:
+    """Users with their roles."""
+    from app.auth import service as auth
+
+    rt = _runtime()
+    try:
+        with rt.sessions() as s:
+            for u in auth.list_users(s):
+                typer.echo(f"{u.username:20s} {u.role:7s} {'disabled' if u.disabled else ''}")
+    finally:
+        rt.close()
+
+
+@user_cli.command("token")
+def user_token(
+    username: str, name: Annotated[str, typer.Option(help="what the token is for")] = "cli"
+) -> None:
+    """Create an API token for a user and print it (it is shown only this once)."""
+    from app.auth import service as auth
+
+    rt = _runtime()
+    try:
+        with transaction(rt.sessions) as s:
+            user = auth.by_username(s, username)
+            if user is None:
+                raise typer.BadParameter(f"no user named {username!r}")
+            _token, plain = auth.create_token(s, user, name)
+    finally:
+        rt.close()
+    typer.echo(plain)
+
+
+@user_cli.command("passwd")
+def user_passwd(username: str) -> None:
+    """Set a new password (asked for twice); ends the user's other sessions."""
+    from app.auth import service as auth
+
+    password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    rt = _runtime()
+    try:
+        with transaction(rt.sessions) as s:
+            user = auth.by_username(s, username)
+            if user is None:
+                raise typer.BadParameter(f"no user named {username!r}")
+            auth.set_password(s, user, password)
+    finally:
+        rt.close()
+    typer.echo(f"password of {username} changed")
 
 
 def main() -> None:

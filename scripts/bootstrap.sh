@@ -26,4 +26,6 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
   .venv/bin/python -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}" >&2
   echo "$WANT" > "$STAMP"
 fi
+# The web UI's vendored assets (htmx, pinned and integrity-checked); silent when present.
+.venv/bin/python scripts/fetch_assets.py
 export PATH="$ROOT/.venv/bin:$PATH"

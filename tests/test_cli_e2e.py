@@ -101,6 +101,10 @@ def _free_port() -> int:
 
 def test_serve_runs_api_and_worker(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    r = _kb(["user", "create", "ed", "--role", "editor", "--password", "editor-pass-1"], data)
+    assert r.returncode == 0, r.stderr
+    token = _kb(["user", "token", "ed"], data).stdout.strip()
+    auth = {"Authorization": f"Bearer {token}"}
     port = _free_port()
     proc = subprocess.Popen(
         [*KB, "serve", "--port", str(port)],
@@ -119,8 +123,10 @@ def test_serve_runs_api_and_worker(tmp_path: Path) -> None:
                 time.sleep(0.1)
         else:
             raise AssertionError("server did not start")
+        assert httpx.get(f"{base}/api/v1/documents").status_code == 401
         r = httpx.post(
             f"{base}/api/v1/documents",
+            headers=auth,
             files=[("files", ("leave.md", LEAVE_MD.encode())), ("files", ("empty.md", b""))],
         )
         assert r.status_code == 201
@@ -129,14 +135,17 @@ def test_serve_runs_api_and_worker(tmp_path: Path) -> None:
         doc_id = items[0]["document_id"]
         deadline = time.time() + 120
         while time.time() < deadline:
-            d = httpx.get(f"{base}/api/v1/documents/{doc_id}").json()
+            d = httpx.get(f"{base}/api/v1/documents/{doc_id}", headers=auth).json()
             if d["status"] in ("ready", "failed"):
                 break
             time.sleep(0.2)
         assert d["status"] == "ready", d
-        hits = httpx.get(f"{base}/api/v1/search", params={"q": "sick leave pay"}).json()["results"]
+        hits = httpx.get(
+            f"{base}/api/v1/search", params={"q": "sick leave pay"}, headers=auth
+        ).json()["results"]
         assert hits[0]["file"] == "leave.md"
-        assert httpx.get(base + "/", params={"q": "sick leave"}).status_code == 200
+        login = httpx.get(base + "/", params={"q": "sick leave"}, follow_redirects=True)
+        assert login.status_code == 200 and "/login" in str(login.url)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
