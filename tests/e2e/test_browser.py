@@ -176,3 +176,14 @@ def test_admin_manages_users_in_chinese_and_reader_is_limited(
     expect(reader.locator("header nav a").first).to_have_text("搜索")
     reader.goto("/documents")
     expect(reader.locator("h1")).to_have_text("文档")
+
+
+def test_search_page_fits_a_phone(
+    new_context: Callable[..., BrowserContext], live_server: LiveServer
+) -> None:
+    page = new_context(viewport={"width": 390, "height": 844}).new_page()
+    log_in(page, live_server.admin_user, live_server.admin_password)
+    page.goto("/?q=sick+leave")
+    # Nothing wider than the screen: no sideways scrolling on the search page.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "search-phone")
