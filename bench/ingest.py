@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import DEFAULT_CORPUS
 
 from app.db import transaction
 from app.documents import service as documents
@@ -25,8 +22,6 @@ from app.runtime import Runtime
 from app.settings import Settings
 from ingest.batch import iter_files
 from ingest.worker import Worker
-
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "dev-eval" / "corpus"
 
 
 def main() -> None:

@@ -11,17 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import logging
-
+from common import DEFAULT_QUERIES, load_queries, pct
 from fastapi.testclient import TestClient
 
 from app.auth import service as auth
@@ -30,15 +25,6 @@ from app.db import transaction
 from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
-
-DEFAULT_QUERIES = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "dev-eval" / "queries.jsonl"
-)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 def main() -> None:
@@ -52,8 +38,7 @@ def main() -> None:
     with transaction(rt.sessions) as s:
         if auth.by_username(s, "bench") is None:
             auth.create_user(s, username="bench", password="bench-password", role=Role.READER)
-    with open(args.queries, encoding="utf-8") as f:
-        queries = [json.loads(line)["query"] for line in f if line.strip()]
+    queries = load_queries(args.queries)
     logging.disable(logging.INFO)
     out: dict[str, dict[str, float]] = {}
     with TestClient(create_app(runtime=rt)) as client:

@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import DEFAULT_QUERIES, load_queries, pct
 
 from app.runtime import Runtime
 from app.search.service import search
 from app.settings import Settings
-
-DEFAULT_QUERIES = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "dev-eval" / "queries.jsonl"
-)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 def main() -> None:
@@ -43,8 +31,7 @@ def main() -> None:
     with rt.sessions() as s:
         col = rt.collection(s)
         embedder = col.embedder
-    with open(args.queries, encoding="utf-8") as f:
-        queries = [json.loads(line)["query"] for line in f if line.strip()]
+    queries = load_queries(args.queries)
     search(rt, query=queries[0], k=args.k)  # load the model and the index first
     timings: dict[str, list[float]] = {}
     for _ in range(args.repeat):

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
-from markdown_it.token import Token
 from markupsafe import Markup
 from mdit_py_plugins.front_matter import front_matter_plugin
+
+from app.text.inline import inline_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ def render_markdown(source: str) -> tuple[Markup, list[Heading]]:
     for i, tok in enumerate(tokens):
         if tok.type != "heading_open":
             continue
-        text = _inline_text(tokens[i + 1]).strip()
+        text = inline_text(tokens[i + 1]).strip()
         slug = _slug(text)
         n = len(headings) + 1
         anchor = f"sec-{n}-{slug}" if slug else f"sec-{n}"
@@ -106,21 +107,6 @@ def _filter_attribute(tag: str, attr: str, value: str) -> str | None:
     if tag == "ol" and attr == "start":
         return value if value.isdigit() else None
     return value
-
-
-def _inline_text(inline: Token) -> str:
-    """Plain text of an inline token, as ``ingest.parse.markdown`` computes heading text."""
-    parts: list[str] = []
-    for child in inline.children or []:
-        if child.type in ("text", "code_inline", "html_inline"):
-            parts.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif child.type == "image":
-            parts.append(_inline_text(child))
-        elif child.type in ("s_open", "s_close"):
-            parts.append(child.markup)  # the ingest parser has no strikethrough: "~~" is text
-    return "".join(parts)
 
 
 def _slug(text: str) -> str:

@@ -13,9 +13,9 @@ from functools import lru_cache
 
 import yaml
 from markdown_it import MarkdownIt
-from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 
+from app.text.inline import inline_text
 from ingest.errors import IngestError
 from ingest.parse.detect import EMPTY_FILE, decode_text
 from ingest.types import Block, BlockKind, ParsedDocument
@@ -75,7 +75,7 @@ def parse_markdown(text: str) -> ParsedDocument:
                 # Not YAML metadata after all: keep it as text rather than lose it.
                 _add_source(blocks, lines, start, end, BlockKind.OTHER)
         elif tok.type == "heading_open":
-            heading = _inline_text(tokens[i + 1]).strip()
+            heading = inline_text(tokens[i + 1]).strip()
             if heading:
                 blocks.append(Block(BlockKind.HEADING, heading, level=int(tok.tag[1:])))
         elif tok.type == "hr":
@@ -104,19 +104,6 @@ def _add_source(
         chunk = chunk[:-1]
     if chunk:
         blocks.append(Block(kind, "\n".join(chunk)))
-
-
-def _inline_text(inline: Token) -> str:
-    """Plain text of an inline token: markup dropped, code spans and image alt kept."""
-    parts: list[str] = []
-    for child in inline.children or []:
-        if child.type in ("text", "code_inline", "html_inline"):
-            parts.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif child.type == "image":
-            parts.append(_inline_text(child))
-    return "".join(parts)
 
 
 def _load_yaml(source: str) -> object:
