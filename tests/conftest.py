@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from app.embedding.registry import EmbedderRegistry
 from app.runtime import Runtime
 from app.settings import Settings
+from tests.embedserver import embed_server  # noqa: F401  (the fake vLLM server fixture)
 from tests.pg import PostgresCluster, start_cluster
 
 FIXTURES = Path(__file__).parent / "fixtures"

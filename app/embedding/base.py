@@ -15,6 +15,13 @@ class EmbedderError(Exception):
     """The embedder could not produce vectors (transient: the job is retried)."""
 
 
+class EmbedderInputError(EmbedderError):
+    """A text cannot be embedded as it is (too long): retrying cannot help.
+
+    The ingest pipeline turns it into a failed document with this message as its reason.
+    """
+
+
 class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
 

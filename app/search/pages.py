@@ -14,7 +14,15 @@ from app.collections import service as collections
 from app.collections.service import CollectionNotFound
 from app.deps import RuntimeDep
 from app.runtime import Runtime
-from app.search.service import MAX_K, SearchError, SearchFilters, SearchHit, SearchResult, search
+from app.search.service import (
+    MAX_K,
+    SearchError,
+    SearchFilters,
+    SearchHit,
+    SearchResult,
+    SearchUnavailable,
+    search,
+)
 from app.text.highlight import highlight_spans, query_terms, render_highlighted, snippet
 from app.text.sentences import best_sentences, split_sentences
 from app.web import render
@@ -60,7 +68,7 @@ def _run(
         return None, None
     try:
         return search(rt, query=q, k=k, collection=collection or None, filters=filters), None
-    except (SearchError, CollectionNotFound) as exc:
+    except (SearchError, SearchUnavailable, CollectionNotFound) as exc:
         return None, str(exc)
 
 

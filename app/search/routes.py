@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict
 from app.auth.deps import ReaderUser
 from app.collections.service import CollectionNotFound
 from app.deps import RuntimeDep
-from app.search.service import MAX_K, SearchError, SearchFilters, SearchResult, search
+from app.search.service import (
+    MAX_K,
+    SearchError,
+    SearchFilters,
+    SearchResult,
+    SearchUnavailable,
+    search,
+)
 
 router = APIRouter(tags=["search"])
 
@@ -49,6 +56,8 @@ def _run(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except CollectionNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except SearchUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
 
 
 @router.get("/api/v1/search", response_model=SearchOut)

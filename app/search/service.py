@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.documents.models import Chunk, Document, DocumentStatus
+from app.embedding.base import EmbedderError, EmbedderInputError
 from app.runtime import Runtime
 
 MAX_K = 100
@@ -18,6 +19,10 @@ MAX_K = 100
 
 class SearchError(ValueError):
     """The query cannot be run as asked (empty, bad k); the message is for a person."""
+
+
+class SearchUnavailable(RuntimeError):
+    """The embedding server does not answer; the message is for a person (HTTP 503)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,14 @@ def search(
         col = rt.collection(session, collection)
         embedder = rt.embedders.get(col.embedder)
         t1 = time.perf_counter()
-        qvec = embedder.embed_queries([query])[0]
+        try:
+            qvec = embedder.embed_queries([query])[0]
+        except EmbedderInputError as exc:
+            raise SearchError(f"the question is too long to search for: {exc}") from exc
+        except EmbedderError as exc:
+            raise SearchUnavailable(
+                f"search is unavailable: the embedding server does not answer ({exc})"
+            ) from exc
         t2 = time.perf_counter()
         index = rt.indexes.get(session, col)
         allowed = _allowed_ids(session, col.id, filters) if filters and filters.active() else None
