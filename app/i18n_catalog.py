@@ -105,6 +105,8 @@ ZH: dict[str, str] = {
     "Last used": "上次使用",
     "Revoke": "吊销",
     "Revoked": "已吊销",
+    "Change model": "更换模型",
+    "Re-embed every document of {name} with the new model?": "用新模型重新嵌入 {name} 的所有文档？",
     "Knowledge base": "团队知识库",
     "Enabled": "已启用",
     "Copy this token now: it is shown only once.": "请立即复制此令牌：它只会显示这一次。",

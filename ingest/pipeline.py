@@ -213,6 +213,7 @@ def run_ingest(rt: Runtime, job: Job, *, worker_id: str) -> IngestOutcome:
             doc = s.get(Document, document_id)
             if doc is None or j is None or j.worker_id != worker_id:
                 return IngestOutcome(document_id, "deleted", times=times)
+            _ensure_model_unchanged(s, collection_id, embedder_name, recorded[1], recorded[2])
             _store(s, doc, chunks, texts, vectors)
             doc.status = DocumentStatus.READY
             doc.error = None
@@ -250,6 +251,21 @@ def run_ingest(rt: Runtime, job: Job, *, worker_id: str) -> IngestOutcome:
             doc.status = DocumentStatus.FAILED
             doc.error = j.error
             return IngestOutcome(document_id, "failed", error=j.error, times=times)
+
+
+class ModelChanged(RuntimeError):
+    """The collection switched models while this document was embedded: embed it again."""
+
+
+def _ensure_model_unchanged(
+    s: Session, collection_id: int, embedder: str, model: str, dim: int
+) -> None:
+    query = select(Collection).where(Collection.id == collection_id)
+    if s.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()  # a model switch waits for this transaction
+    col = s.scalars(query).one()
+    if (col.embedder, col.model, col.dim) != (embedder, model, dim):
+        raise ModelChanged(f"the collection moved to {col.model} while this file was embedded")
 
 
 def _fail(rt: Runtime, job_id: int, document_id: int, reason: str) -> None:

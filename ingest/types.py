@@ -6,6 +6,7 @@ provenance (heading path, pages) is explicit rather than hidden in a metadata di
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -70,6 +71,14 @@ class Chunk:
 
     @property
     def embed_text(self) -> str:
-        if not self.heading_path:
-            return self.text
-        return f"{self.heading_path_str}\n\n{self.text}"
+        return embed_text_for(self.heading_path, self.text)
+
+
+def embed_text_for(heading_path: Sequence[str], text: str) -> str:
+    """What the embedder sees for a chunk: its heading path, a blank line, its text.
+
+    Also used to re-embed stored chunks with another model, so it must not change.
+    """
+    if not heading_path:
+        return text
+    return f"{' > '.join(heading_path)}\n\n{text}"

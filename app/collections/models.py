@@ -23,5 +23,10 @@ class Collection(Base):
     # Bumped in the same transaction as every change to the collection's chunks, so a
     # serving process can tell with one cheap read whether its FAISS index is current.
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # While the collection moves to another model, the target; chunks get ``next_vector``
+    # from it in the background and one transaction switches over (then these are NULL).
+    next_embedder: Mapped[str | None] = mapped_column(String(100), default=None)
+    next_model: Mapped[str | None] = mapped_column(String(300), default=None)
+    next_dim: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -13,7 +13,9 @@ from app.collections import service
 from app.collections.models import Collection
 from app.deps import RuntimeDep, SessionDep
 from app.documents.models import Document
+from app.embedding.base import EmbedderError
 from app.embedding.registry import UnknownEmbedder
+from app.jobs.models import Job, JobKind
 from app.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -33,7 +35,11 @@ def _page(
             select(Document.collection_id, func.count(Document.id)).group_by(Document.collection_id)
         ).all()
     )
-    rows = [(c, counts.get(c.id, 0)) for c in service.list_all(session)]
+    reembeds = {
+        j.payload.get("collection_id"): j
+        for j in session.scalars(select(Job).where(Job.kind == JobKind.REEMBED).order_by(Job.id))
+    }
+    rows = [(c, counts.get(c.id, 0), reembeds.get(c.id)) for c in service.list_all(session)]
     ctx = {
         "rows": rows,
         "embedders": rt.embedders.names(),
@@ -64,6 +70,28 @@ def create_collection(
         spec = rt.embedders.spec(embedder or rt.settings.embedder)
         service.create(session, name=name, description=description, spec=spec)
     except (service.CollectionError, UnknownEmbedder) as exc:
+        session.rollback()
+        return _page(request, rt, session, error=str(exc), status=400)
+    session.commit()
+    return RedirectResponse("/admin/collections", status_code=303)
+
+
+@router.post("/admin/collections/{collection_id}/embedder")
+def change_model(
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    _admin: AdminUser,
+    collection_id: int,
+    embedder: Annotated[str, Form()],
+) -> Response:
+    """Start re-embedding the collection with another model (search keeps working)."""
+    try:
+        col = session.get(Collection, collection_id)
+        if col is None:
+            raise service.CollectionError("no such collection")
+        service.start_reembed(session, col, spec=rt.embedders.spec(embedder))
+    except (service.CollectionError, UnknownEmbedder, EmbedderError) as exc:
         session.rollback()
         return _page(request, rt, session, error=str(exc), status=400)
     session.commit()

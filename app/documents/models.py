@@ -80,6 +80,8 @@ class Chunk(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     # float16, little-endian, L2-normalised; the collection says the dimension.
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+    # The vector from the collection's next model while it is being re-embedded.
+    next_vector: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     document: Mapped[Document] = relationship(back_populates="chunks")

@@ -21,6 +21,7 @@ class JobStatus(StrEnum):
 
 class JobKind(StrEnum):
     INGEST = "ingest"
+    REEMBED = "reembed"  # move a collection to another embedding model
 
 
 class Job(Base):

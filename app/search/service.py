@@ -81,19 +81,19 @@ def search(
         raise SearchError(f"k must be between 1 and {MAX_K}")
     t0 = time.perf_counter()
     with rt.sessions() as session:
-        col = rt.collection(session, collection)
-        embedder = rt.embedders.get(col.embedder)
-        t1 = time.perf_counter()
-        try:
-            qvec = embedder.embed_queries([query])[0]
-        except EmbedderInputError as exc:
-            raise SearchError(f"the question is too long to search for: {exc}") from exc
-        except EmbedderError as exc:
-            raise SearchUnavailable(
-                f"search is unavailable: the embedding server does not answer ({exc})"
-            ) from exc
-        t2 = time.perf_counter()
-        index = rt.indexes.get(session, col)
+        for _attempt in range(2):
+            col = rt.collection(session, collection)
+            t1 = time.perf_counter()
+            qvec = _embed_query(rt, col.embedder, query)
+            t2 = time.perf_counter()
+            index = rt.indexes.get(session, col)
+            if (index.meta.model, index.meta.dim) == (col.model, len(qvec)):
+                break
+            # The collection switched models between reading it and syncing its index:
+            # read it again and embed the query with the new model.
+            session.expire_all()
+        else:
+            raise SearchUnavailable("the collection is switching models; try again in a moment")
         allowed = _allowed_ids(session, col.id, filters) if filters and filters.active() else None
         scored = index.search(qvec, k, allowed=allowed)
         t3 = time.perf_counter()
@@ -107,6 +107,17 @@ def search(
         "total_ms": (t4 - t0) * 1000,
     }
     return SearchResult(query=query, collection=name, hits=hits, timings=timings)
+
+
+def _embed_query(rt: Runtime, embedder_name: str, query: str) -> npt.NDArray[np.float32]:
+    try:
+        return rt.embedders.get(embedder_name).embed_queries([query])[0]
+    except EmbedderInputError as exc:
+        raise SearchError(f"the question is too long to search for: {exc}") from exc
+    except EmbedderError as exc:
+        raise SearchUnavailable(
+            f"search is unavailable: the embedding server does not answer ({exc})"
+        ) from exc
 
 
 def _allowed_ids(

@@ -152,6 +152,16 @@ def _meta_for(collection: Collection, version: int) -> IndexMeta:
     )
 
 
+def _meta_for_row(collection_id: int, row: Any, version: int) -> IndexMeta:
+    return IndexMeta(
+        collection_id=collection_id,
+        embedder=row.embedder,
+        model=row.model,
+        dim=row.dim,
+        version=version,
+    )
+
+
 class IndexManager:
     """Holds this process's indexes and keeps each in step with SQL."""
 
@@ -195,12 +205,25 @@ class IndexManager:
         """Bring ``idx`` to the collection's current version; True if anything changed."""
         # Read the version before the ids: the ids then cover at least that version, and a
         # change committed in between only makes the next sync diff again (idempotent).
-        version = session.scalar(select(Collection.version).where(Collection.id == collection.id))
-        if version is None or version == idx.version:
+        row = session.execute(
+            select(Collection.version, Collection.embedder, Collection.model, Collection.dim).where(
+                Collection.id == collection.id
+            )
+        ).first()
+        if row is None or row.version == idx.version:
             return False
+        version = row.version
         with idx.lock:
             if version == idx.version:
                 return False
+            if (idx.meta.embedder, idx.meta.model, idx.meta.dim) != (
+                row.embedder,
+                row.model,
+                row.dim,
+            ):
+                # The collection switched models: this index holds the old vectors.
+                idx.index = CollectionIndex(_meta_for_row(collection.id, row, -1)).index
+                idx.meta = _meta_for_row(collection.id, row, -1)
             sql_ids = set(
                 session.scalars(select(Chunk.id).where(Chunk.collection_id == collection.id))
             )
@@ -214,7 +237,7 @@ class IndexManager:
                 ).all()
                 ids = np.array([r[0] for r in rows], dtype=np.int64)
                 idx.add(ids, bytes_to_vectors((r[1] for r in rows), idx.meta.dim))
-            idx.meta = _meta_for(collection, version)
+            idx.meta = _meta_for_row(collection.id, row, version)
         self._maybe_save(idx)
         return True
 
