@@ -106,6 +106,7 @@ ZH: dict[str, str] = {
     "Revoke": "吊销",
     "Revoked": "已吊销",
     "Change model": "更换模型",
+    "Query instruction": "查询指令",
     "Re-embed every document of {name} with the new model?": "用新模型重新嵌入 {name} 的所有文档？",
     "Knowledge base": "团队知识库",
     "Enabled": "已启用",

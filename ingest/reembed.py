@@ -102,6 +102,7 @@ def try_switch(rt: Runtime, collection_id: int) -> bool:
             .execution_options(synchronize_session=False)
         )
         col.embedder, col.model, col.dim = col.next_embedder, col.next_model, col.next_dim
+        col.query_instruction = rt.embedders.spec(col.embedder).query_instruction
         col.next_embedder = col.next_model = col.next_dim = None
         bump_version(s, collection_id)
     return True

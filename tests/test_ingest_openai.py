@@ -295,3 +295,27 @@ def test_search_while_the_embedding_server_is_down_says_so(
         embed_server.start()
         r = c.get("/api/v1/search", params={"q": "when is the code freeze?"})
         assert r.status_code == 200 and r.json()["results"][0]["file"] == "release.md"
+
+
+def test_the_collection_records_and_uses_its_query_instruction(
+    ort: Runtime, embed_server: EmbedServer
+) -> None:
+    with transaction(ort.sessions) as s:
+        col = ort.collection(s)
+        assert col.query_instruction == QWEN3_QUERY_TASK
+        col.query_instruction = "Given a question about release policy, find the rule"
+    upload(ort, "release.md", RELEASE_MD.encode())
+    settle(ort)
+    search(ort, query="when does the freeze start?", k=1)
+    queries = [
+        r
+        for r in embed_server.embedding_requests()
+        if "when does the freeze start?" in "".join(r.texts)
+    ]
+    assert queries and queries[-1].instructions == [
+        "Given a question about release policy, find the rule"
+    ]
+    documents_sent = [
+        t for r in embed_server.embedding_requests() for t in r.texts if "Code freeze" in t
+    ]
+    assert documents_sent and not any(t.startswith("Instruct:") for t in documents_sent)

@@ -146,8 +146,8 @@ class FlakyEmbedder:
             raise EmbedderError("embedding server unreachable: connection refused")
         return self.inner.embed_documents(texts)  # type: ignore[attr-defined,no-any-return]
 
-    def embed_queries(self, texts: list[str]) -> Vectors:
-        return self.inner.embed_queries(texts)  # type: ignore[attr-defined,no-any-return]
+    def embed_queries(self, texts: list[str], *, instruction: str | None = None) -> Vectors:
+        return self.inner.embed_queries(texts, instruction=instruction)  # type: ignore[attr-defined,no-any-return]
 
 
 def test_transient_embedder_failure_retries_with_backoff_and_loses_nothing(

@@ -107,6 +107,7 @@ def update_collection(
     collection_id: int,
     name: Annotated[str, Form()],
     description: Annotated[str, Form()] = "",
+    query_instruction: Annotated[str | None, Form()] = None,
 ) -> Response:
     col = session.get(Collection, collection_id)
     try:
@@ -114,7 +115,9 @@ def update_collection(
             raise service.CollectionError("no such collection")
         if col.name == rt.settings.default_collection and name.strip() != col.name:
             raise service.CollectionError("the default collection keeps its name")
-        service.rename(session, col, name=name, description=description)
+        service.rename(
+            session, col, name=name, description=description, query_instruction=query_instruction
+        )
     except service.CollectionError as exc:
         session.rollback()
         return _page(request, rt, session, error=str(exc), status=400)

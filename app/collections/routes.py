@@ -25,6 +25,7 @@ class CollectionOut(BaseModel):
     embedder: str
     model: str
     dim: int
+    query_instruction: str | None = None
     next_embedder: str | None = None
     next_model: str | None = None
     next_dim: int | None = None

@@ -51,6 +51,7 @@ def get_or_create(
         embedder=spec.name,
         model=spec.model,
         dim=spec.dim,
+        query_instruction=spec.query_instruction,
         version=0,
     )
     session.add(col)
@@ -68,7 +69,14 @@ def bump_version(session: Session, collection_id: int) -> None:
     )
 
 
-def rename(session: Session, collection: Collection, *, name: str, description: str) -> None:
+def rename(
+    session: Session,
+    collection: Collection,
+    *,
+    name: str,
+    description: str,
+    query_instruction: str | None = None,
+) -> None:
     """Change the name and description (the embedding model of a collection never changes here)."""
     name = name.strip()
     if not name:
@@ -78,6 +86,9 @@ def rename(session: Session, collection: Collection, *, name: str, description: 
         raise CollectionError(f"a collection named {name!r} already exists")
     collection.name = name
     collection.description = description.strip()
+    if query_instruction is not None and collection.query_instruction is not None:
+        # Only models that take a task description have one to change.
+        collection.query_instruction = query_instruction.strip() or collection.query_instruction
 
 
 def create(session: Session, *, name: str, description: str, spec: EmbedderSpec) -> Collection:

@@ -33,8 +33,12 @@ class Embedder(Protocol):
         """Vectors for passages, shape (len(texts), dim)."""
         ...
 
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        """Vectors for search queries (with the model's query instruction), shape (n, dim)."""
+    def embed_queries(self, texts: Sequence[str], *, instruction: str | None = None) -> Vectors:
+        """Vectors for search queries, shape (n, dim).
+
+        ``instruction`` is the collection's task description, for models that take one
+        (Qwen3-Embedding); None means the backend's configured default. Others ignore it.
+        """
         ...
 
 

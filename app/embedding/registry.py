@@ -17,6 +17,7 @@ class EmbedderSpec:
     name: str
     model: str
     dim: int
+    query_instruction: str | None = None  # the task description queries are sent with
 
 
 SPECS: dict[str, EmbedderSpec] = {
@@ -102,7 +103,12 @@ class EmbedderRegistry:
             embedder = self._create(name)
             with self._lock:
                 self._loaded[name] = embedder
-                self._specs[name] = EmbedderSpec(embedder.name, embedder.model, embedder.dim)
+                self._specs[name] = EmbedderSpec(
+                    embedder.name,
+                    embedder.model,
+                    embedder.dim,
+                    getattr(embedder, "query_instruction", None),
+                )
             return embedder
 
     def register(self, embedder: Embedder) -> None:

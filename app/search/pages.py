@@ -124,8 +124,9 @@ class AnswerView:
 def _answers(rt: Runtime, result: SearchResult) -> list[AnswerView]:
     """Inside each passage, highlight the sentence(s) closest to the question in meaning."""
     with rt.sessions() as s:
-        embedder = rt.embedders.get(rt.collection(s, result.collection).embedder)
-    question = embedder.embed_queries([result.query])[0]
+        col = rt.collection(s, result.collection)
+        embedder, instruction = rt.embedders.get(col.embedder), col.query_instruction
+    question = embedder.embed_queries([result.query], instruction=instruction)[0]
     all_spans = [split_sentences(h.text) for h in result.hits]
     sentences = [
         h.text[a:b] for h, spans in zip(result.hits, all_spans, strict=True) for a, b in spans

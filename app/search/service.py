@@ -84,7 +84,7 @@ def search(
         for _attempt in range(2):
             col = rt.collection(session, collection)
             t1 = time.perf_counter()
-            qvec = _embed_query(rt, col.embedder, query)
+            qvec = _embed_query(rt, col.embedder, query, col.query_instruction)
             t2 = time.perf_counter()
             index = rt.indexes.get(session, col)
             if (index.meta.model, index.meta.dim) == (col.model, len(qvec)):
@@ -109,9 +109,11 @@ def search(
     return SearchResult(query=query, collection=name, hits=hits, timings=timings)
 
 
-def _embed_query(rt: Runtime, embedder_name: str, query: str) -> npt.NDArray[np.float32]:
+def _embed_query(
+    rt: Runtime, embedder_name: str, query: str, instruction: str | None
+) -> npt.NDArray[np.float32]:
     try:
-        return rt.embedders.get(embedder_name).embed_queries([query])[0]
+        return rt.embedders.get(embedder_name).embed_queries([query], instruction=instruction)[0]
     except EmbedderInputError as exc:
         raise SearchError(f"the question is too long to search for: {exc}") from exc
     except EmbedderError as exc:
