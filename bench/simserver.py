@@ -30,6 +30,7 @@ class SimGPU:
         self._gpu = threading.Lock()  # one batch on the GPU at a time
         self.busy_s = 0.0
         self.tokens = 0
+        self.intervals: list[tuple[float, float]] = []  # (start, end) of each batch
 
     def embed(self, texts: list[str]) -> np.ndarray:
         tokens = sum(count_tokens(t) for t in texts)
@@ -40,6 +41,7 @@ class SimGPU:
             while (left := deadline - time.perf_counter()) > 0:
                 time.sleep(left)
             self.busy_s += time.perf_counter() - t0
+            self.intervals.append((t0, time.perf_counter()))
             self.tokens += tokens
         return vecs
 
@@ -67,8 +69,13 @@ def serve(gpu: SimGPU, model: str = "sim/Qwen3-Embedding-4B") -> tuple[Threading
             self.wfile.write(data)
 
         def do_GET(self) -> None:
-            if self.path.rstrip("/") == "/stats":
-                self._send(200, {"busy_s": gpu.busy_s, "tokens": gpu.tokens})
+            if self.path.rstrip("/") == "/reset":
+                gpu.busy_s, gpu.tokens, gpu.intervals = 0.0, 0, []
+                self._send(200, {})
+            elif self.path.rstrip("/") == "/stats":
+                self._send(
+                    200, {"busy_s": gpu.busy_s, "tokens": gpu.tokens, "intervals": gpu.intervals}
+                )
             elif self.path.rstrip("/") == "/v1/models":
                 self._send(200, {"object": "list", "data": [{"id": model, "object": "model"}]})
             else:
