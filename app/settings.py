@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     default_collection: str = "default"
 
     chunk_max_tokens: int = Field(default=400, ge=16, le=8192)
+    parse_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="a document whose parsing takes longer fails"
+    )
+    parse_memory_mb: int = Field(
+        default=2048, ge=64, description="address-space limit of the process parsing a file"
+    )
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     cpu_threads: int = Field(default=1, ge=1, description="threads for in-process CPU embedders")
 

@@ -31,7 +31,7 @@ from app.vectors.index import bytes_to_vectors, vector_to_bytes
 from ingest.chunk import chunk as chunk_document
 from ingest.errors import IngestError
 from ingest.language import detect_language
-from ingest.parse import parse
+from ingest.sandbox import parse_isolated
 from ingest.types import Chunk, ParsedDocument
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,12 @@ def run_ingest(rt: Runtime, job: Job, *, worker_id: str) -> IngestOutcome:
         t0 = time.perf_counter()
         if not path.exists():
             raise IngestError("the stored original is missing; upload the file again")
-        parsed: ParsedDocument = parse(path, filename=filename)
+        parsed: ParsedDocument = parse_isolated(
+            path,
+            filename=filename,
+            timeout_s=rt.settings.parse_timeout_seconds,
+            memory_mb=rt.settings.parse_memory_mb,
+        )
         times.parse = time.perf_counter() - t0
 
         t0 = time.perf_counter()
