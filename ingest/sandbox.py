@@ -57,7 +57,7 @@ class _ParserProcess:
         ctx.set_forkserver_preload(["ingest.parse"])
         self.memory_mb = memory_mb
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(memory_mb, child), daemon=True)  # type: ignore[attr-defined]
+        self.proc = ctx.Process(target=_serve, args=(memory_mb, child), daemon=True)
         self.proc.start()
         child.close()
 
@@ -79,7 +79,7 @@ class _ParserProcess:
                 "it may be malformed or far larger than it looks"
             )
         try:
-            return self.conn.recv()  # type: ignore[no-any-return]
+            return self.conn.recv()
         except (EOFError, OSError):
             self.kill()
             return ("memory", "")

@@ -27,12 +27,15 @@ class Block:
 
     A heading block has ``level`` >= 1 (1 = top); other blocks have level 0.
     ``page`` is the 1-based page number for PDFs, None for Markdown.
+    ``extractor`` names the PDF text extractor that read the block's page ("pypdf", or
+    "pdfium" where pypdf's text was unreadable); None for Markdown.
     """
 
     kind: BlockKind
     text: str
     level: int = 0
     page: int | None = None
+    extractor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from ingest.errors import IngestError
 from ingest.parse.outline import OutlineEntry, place_headings
+from ingest.parse.pdf_text import PdfiumReader, score_text
 from ingest.types import Block, BlockKind, ParsedDocument
 
 log = logging.getLogger(__name__)
@@ -21,10 +22,16 @@ _PLACEHOLDER_TITLES = frozenset({"untitled", "unknown", "title", "document", "no
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 
 
+# Which extractor produced a page's text (Block.extractor).
+PYPDF = "pypdf"
+PDFIUM = "pdfium"
+
+
 @dataclass(frozen=True, slots=True)
 class _Page:
     number: int  # 1-based
     text: str
+    extractor: str = PYPDF
 
 
 def parse_pdf(path: Path) -> ParsedDocument:
@@ -38,6 +45,7 @@ def parse_pdf(path: Path) -> ParsedDocument:
         raise IngestError("The PDF has no pages. Export the document again and re-upload it.")
 
     pages, failed = _extract_pages(reader, page_count)
+    pages, garbled = _read_unreadable_again(path, pages)
     if not any(p.text.strip() for p in pages):
         if failed == page_count:
             raise IngestError(
@@ -55,6 +63,11 @@ def parse_pdf(path: Path) -> ParsedDocument:
         notes.append("pdf-outline")
     if failed:
         notes.append(f"pdf-unreadable-pages={failed}")
+    fallback = sum(p.extractor != PYPDF for p in pages)
+    if fallback:
+        notes.append(f"pdf-fallback-pages={fallback}")
+    if garbled:
+        notes.append(f"pdf-garbled-pages={garbled}")
 
     blocks: list[Block] = []
     by_page: dict[int, list[OutlineEntry]] = {}
@@ -63,9 +76,11 @@ def parse_pdf(path: Path) -> ParsedDocument:
     for page in pages:
         for piece in place_headings(page.text, by_page.get(page.number, [])):
             if isinstance(piece, OutlineEntry):
-                blocks.append(Block(BlockKind.HEADING, piece.title, piece.level, page.number))
+                blocks.append(
+                    Block(BlockKind.HEADING, piece.title, piece.level, page.number, page.extractor)
+                )
             else:
-                blocks.extend(_paragraphs(piece, page.number))
+                blocks.extend(_paragraphs(piece, page.number, page.extractor))
 
     title = _metadata_title(reader) or (outline[0].title if outline else None)
     return ParsedDocument(
@@ -106,6 +121,8 @@ def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[_Page], int
             text = reader.pages[index].extract_text() or ""
         except FileNotDecryptedError as exc:
             raise _needs_password() from exc
+        except MemoryError:
+            raise  # the sandbox turns it into a clear failure; a page must not hide it
         except Exception as exc:
             # One broken page should not lose the rest of the document.
             log.warning("pdf page %d: text extraction failed: %s", index + 1, exc)
@@ -115,16 +132,43 @@ def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[_Page], int
     return pages, failed
 
 
+def _read_unreadable_again(path: Path, pages: list[_Page]) -> tuple[list[_Page], int]:
+    """Pages whose pypdf text looks like garbage, read again with PDFium where that is
+    better; also how many pages still look like garbage afterwards."""
+    # Fonts without a ToUnicode map (CJK CID fonts, TeX math fonts) make pypdf return
+    # glyph numbers as text; PDFium also reads the embedded fonts' own tables.
+    flagged = [i for i, page in enumerate(pages) if score_text(page.text).unreadable]
+    if not flagged:
+        return pages, 0
+    out = list(pages)
+    garbled = 0
+    with PdfiumReader(path) as pdfium:
+        for i in flagged:
+            text = pdfium.page_text(i)
+            if text is not None and _better(text := _clean(text), pages[i].text):
+                out[i] = _Page(pages[i].number, text, PDFIUM)
+            garbled += score_text(out[i].text).unreadable
+    log.info("pdf: %d of %d pages read again with pdfium", len(flagged), len(pages))
+    return out, garbled
+
+
+def _better(candidate: str, current: str) -> bool:
+    """True when ``candidate`` has a smaller share of garbage than ``current`` and is not
+    much shorter (a page PDFium reads as nearly empty keeps pypdf's text)."""
+    new, old = score_text(candidate), score_text(current)
+    return new.share < old.share and new.content * 2 >= old.content
+
+
 def _clean(text: str) -> str:
     """Normalise line ends and strip trailing spaces from every line."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
-def _paragraphs(text: str, page: int) -> list[Block]:
+def _paragraphs(text: str, page: int, extractor: str = PYPDF) -> list[Block]:
     """Split page text into paragraph blocks at blank lines."""
     return [
-        Block(BlockKind.PARAGRAPH, part.strip("\n"), page=page)
+        Block(BlockKind.PARAGRAPH, part.strip("\n"), page=page, extractor=extractor)
         for part in _PARAGRAPH_BREAK.split(text)
         if part.strip()
     ]
