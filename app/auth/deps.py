@@ -90,7 +90,8 @@ async def current_user(request: Request, session: SessionDep) -> User:
         user = service.user_for_token(session, auth[7:].strip())
         if user is None:
             raise NotAuthenticated("invalid, revoked or disabled API token")
-        session.commit()  # records last_used_at
+        if session.dirty:
+            session.commit()  # records last_used_at (at most once a minute)
         # No CSRF check: a browser never adds an Authorization header on its own.
         request.state.user = user
         return user

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -124,7 +125,11 @@ def user_for_token(session: Session, plain: str) -> User | None:
     ).first()
     if token is None or token.revoked_at is not None or token.user.disabled:
         return None
-    token.last_used_at = utcnow()
+    now = utcnow()
+    # A write per API call would serialise busy clients on SQLite; a minute's precision is
+    # enough to tell used tokens from forgotten ones.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = now
     return token.user
 
 
