@@ -309,3 +309,20 @@ def test_property_markdown_parse_then_chunk(
     chunks = chunk(parsed, max_tokens=max_tokens)
     assert _group(chunks) == _expected_sections(list(parsed.blocks))
     assert all(c.token_count <= max_tokens for c in chunks)
+
+
+def test_long_tables_and_code_blocks_split_only_between_rows_and_lines() -> None:
+    from ingest.parse import parse_markdown
+
+    rows = "\n".join(
+        f"| item {i} | description of item number {i} with several words |" for i in range(200)
+    )
+    code = "\n".join(f"x_{i} = compute({i})  # step {i}" for i in range(300))
+    md = f"# Inventory\n\n| Name | Description |\n|---|---|\n{rows}\n\n```python\n{code}\n```\n"
+    chunks = chunk(parse_markdown(md), max_tokens=200)
+    assert len(chunks) > 10 and all(c.token_count <= 200 for c in chunks)
+    lines = [line for c in chunks for line in c.text.splitlines()]
+    table = [line for line in lines if line.startswith("| item")]
+    assert len(table) == 200 and all(line.endswith("|") for line in table)
+    steps = [line for line in lines if line.startswith("x_")]
+    assert steps == code.splitlines()
