@@ -170,27 +170,19 @@ def _error_pages(app: FastAPI) -> None:
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
 
-    @app.exception_handler(PermissionDenied)
-    async def permission_denied(request: Request, exc: PermissionDenied) -> Response:
+    def forbidden(request: Request, exc: Exception, message_id: str) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=403)
-        return render(
-            request,
-            "error.html",
-            {"message_id": "You do not have permission to do this.", "status": 403},
-            status_code=403,
-        )
+        ctx = {"message_id": message_id, "status": 403}
+        return render(request, "error.html", ctx, status_code=403)
+
+    @app.exception_handler(PermissionDenied)
+    async def permission_denied(request: Request, exc: PermissionDenied) -> Response:
+        return forbidden(request, exc, "You do not have permission to do this.")
 
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
-        if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=403)
-        return render(
-            request,
-            "error.html",
-            {"message_id": "Your session expired; reload the page and try again.", "status": 403},
-            status_code=403,
-        )
+        return forbidden(request, exc, "Your session expired; reload the page and try again.")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -133,7 +133,9 @@ def test_every_message_the_templates_use_has_a_chinese_translation() -> None:
             re.findall(r"_\(\s*'([^']+)'", text)
         )
     for path in (root / "app").rglob("*.py"):
-        used |= set(re.findall(r'"message_id": "([^"]+)"', path.read_text(encoding="utf-8")))
+        source = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r'"message_id": "([^"]+)"', source))
+        used |= set(re.findall(r'forbidden\(request, exc, "([^"]+)"\)', source))
     statuses = {"queued", "parsing", "embedding", "ready", "failed", "running", "done"}
     used |= statuses | {"accepted", "duplicate", "rejected", "admin", "editor", "reader"}
     assert sorted(m for m in used if m not in ZH) == []
