@@ -21,6 +21,14 @@ class BlockKind(StrEnum):
     OTHER = "other"
 
 
+class ChunkKind(StrEnum):
+    """What a chunk is, so search can filter on it and the UI can label it."""
+
+    SECTION = "section"  # a section of prose (or a token-bounded piece of one)
+    FAQ = "faq"  # one FAQ question with its answer
+    QUESTION = "question"  # one exam question with its options, answer and explanation
+
+
 @dataclass(frozen=True, slots=True)
 class Block:
     """One unit of a parsed document, in reading order.
@@ -47,6 +55,9 @@ class ParsedDocument:
     page_count: int | None = None
     # Extra per-document facts a parser knows (e.g. "pdf-outline", "pdf-font-headings").
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Labels from the document itself (Markdown front matter ``tags``/``keywords``),
+    # normalised: stripped, unique, in their first order.
+    tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def text(self) -> str:
@@ -67,6 +78,10 @@ class Chunk:
     page_start: int | None
     page_end: int | None
     token_count: int
+    kind: ChunkKind = ChunkKind.SECTION
+    # For FAQ and exam chunks: the question alone (its first line or heading), so it can
+    # be shown, matched and deduplicated without the answer.
+    question: str | None = None
 
     @property
     def heading_path_str(self) -> str:
