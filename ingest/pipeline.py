@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from app.collections.models import Collection
 from app.collections.service import bump_version
 from app.db import transaction
+from app.documents.models import DOCUMENT_TAG, Document, DocumentStatus, DocumentTag
 from app.documents.models import Chunk as ChunkRow
-from app.documents.models import Document, DocumentStatus
 from app.documents.service import original_path
 from app.embedding.base import Embedder, EmbedderInputError, Vectors
 from app.embedding.registry import EmbedderSpec, ensure_same_model
@@ -223,6 +223,7 @@ def run_ingest(rt: Runtime, job: Job, *, worker_id: str) -> IngestOutcome:
             doc.status = DocumentStatus.READY
             doc.error = None
             doc.title = parsed.title or doc.title
+            _store_tags(s, doc, parsed.tags)
             doc.language = language
             doc.page_count = parsed.page_count
             doc.chunk_count = len(chunks)
@@ -284,6 +285,28 @@ def _fail(rt: Runtime, job_id: int, document_id: int, reason: str) -> None:
             jobs.fail(s, j, reason=reason)
 
 
+def _store_tags(s: Session, doc: Document, tags: Sequence[str]) -> None:
+    """Replace the tags read from the file; tags a person set on upload stay."""
+    kept = [row for row in doc.tag_rows if row.source != DOCUMENT_TAG]
+    # Reuse the rows of tags the file still has: deleting and re-inserting the same
+    # primary key in one flush would collide.
+    previous = {row.tag: row for row in doc.tag_rows if row.source == DOCUMENT_TAG}
+    taken = {_tag_key(row.tag) for row in kept}
+    rows = list(kept)
+    for tag in tags:
+        if _tag_key(tag) not in taken:
+            taken.add(_tag_key(tag))
+            rows.append(previous.get(tag) or DocumentTag(tag=tag, source=DOCUMENT_TAG))
+    for position, row in enumerate(rows):
+        row.position = position
+    doc.tag_rows = rows
+    s.flush()
+
+
+def _tag_key(tag: str) -> str:
+    return " ".join(tag.split()).casefold()
+
+
 def _store(
     s: Session, doc: Document, chunks: Sequence[Chunk], texts: Sequence[str], vectors: Vectors
 ) -> None:
@@ -299,6 +322,8 @@ def _store(
             page_start=c.page_start,
             page_end=c.page_end,
             token_count=c.token_count,
+            kind=c.kind.value,
+            question=c.question,
             content_hash=content_hash(t),
             vector=vector_to_bytes(v),
         )

@@ -75,6 +75,23 @@ def test_front_matter_is_metadata_not_text() -> None:
     assert "author" not in doc.text
 
 
+def test_front_matter_tags_are_read_as_metadata() -> None:
+    doc = parse_markdown(
+        "---\ntitle: Leave\ntags: [HR, policy, hr, 休假]\nkeywords: 'annual leave，policy'\n"
+        "categories:\n  - handbook\n  - {nested: ignored}\n---\nBody.\n"
+    )
+    assert doc.tags == ("HR", "policy", "休假", "annual leave", "handbook")
+    assert "policy" not in doc.text
+
+
+def test_front_matter_tags_are_bounded() -> None:
+    many = ", ".join(f"t{i}" for i in range(200))
+    doc = parse_markdown(f"---\ntags: '{many}'\nkeywords: [{'x' * 500}]\n---\nBody.\n")
+    assert len(doc.tags) == 50
+    assert parse_markdown("---\ntags: [true, 3]\n---\nBody.\n").tags == ("3",)
+    assert parse_markdown("No front matter.\n").tags == ()
+
+
 def test_front_matter_without_title_falls_back_to_first_h1() -> None:
     doc = parse_markdown("---\nauthor: me\n---\n## Second level\n\n# First level\n")
     assert doc.title == "First level"

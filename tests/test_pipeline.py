@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.db import transaction
 from app.documents import service as documents
-from app.documents.models import Chunk, Document, DocumentStatus
+from app.documents.models import Chunk, Document, DocumentStatus, DocumentTag
 from app.embedding.base import EmbedderError, Vectors
 from app.jobs.models import Job, JobStatus
 from app.runtime import Runtime
@@ -198,6 +198,26 @@ def test_reingest_replaces_chunks_and_reuses_vectors(rt: Runtime) -> None:
     assert outcome.times.reused == before and outcome.times.embedded == 0
     with rt.sessions() as s:
         assert s.scalar(select(func.count(Chunk.id))) == before
+
+
+def test_front_matter_tags_are_stored_and_replaced_on_reingest(rt: Runtime) -> None:
+    tagged = "---\ntitle: Orbit FAQ\ntags: [orbit, faq, Orbit]\n---\n" + GUIDE_MD
+    guide = upload(rt, "guide.md", tagged.encode())
+    Worker(rt).run_until_idle()
+    assert doc(rt, guide).tags == ["orbit", "faq"]
+    with transaction(rt.sessions) as s:
+        d = s.get_one(Document, guide)
+        # A tag a person set, and the same tag as the file's: both survive a re-ingest once.
+        d.tag_rows.append(DocumentTag(tag="handbook", source="upload", position=9))
+        d.tag_rows.append(DocumentTag(tag="FAQ ", source="upload", position=10))
+        s.delete(d.tag_rows[1])  # the file's "faq"; the upload's "FAQ " replaces it
+        s.flush()
+        documents.reingest(s, d)
+    (outcome,) = Worker(rt).run_until_idle()
+    assert outcome.status == "ready"
+    assert doc(rt, guide).tags == ["handbook", "FAQ ", "orbit"]
+    with rt.sessions() as s:
+        assert set(s.scalars(select(Chunk.kind))) == {"section"}
 
 
 def test_collections_keep_their_own_documents(rt: Runtime, tmp_path: Path) -> None:

@@ -20,6 +20,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
 
+# DocumentTag.source of the tags read from the file itself.
+DOCUMENT_TAG = "document"
+
 
 class DocumentStatus(StrEnum):
     QUEUED = "queued"
@@ -57,6 +60,32 @@ class Document(Base):
     chunks: Mapped[list[Chunk]] = relationship(
         back_populates="document", cascade="all, delete-orphan", passive_deletes=True
     )
+    tag_rows: Mapped[list[DocumentTag]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="DocumentTag.position",
+        lazy="selectin",
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+
+class DocumentTag(Base):
+    """A label of a document (from its front matter or set on upload), one row per tag
+    so that search can filter on tags with an index instead of scanning JSON."""
+
+    __tablename__ = "document_tags"
+
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # "document" (read from the file, replaced on every re-ingest) or "upload" (set by a
+    # person, kept across re-ingests).
+    source: Mapped[str] = mapped_column(String(20), default=DOCUMENT_TAG)
 
 
 class Chunk(Base):
@@ -64,6 +93,7 @@ class Chunk(Base):
     __table_args__ = (
         UniqueConstraint("document_id", "ordinal"),
         Index("ix_chunks_collection_id_id", "collection_id", "id"),
+        Index("ix_chunks_collection_id_kind", "collection_id", "kind"),
     )
 
     # The primary key doubles as the FAISS id of the chunk's vector.
@@ -77,6 +107,10 @@ class Chunk(Base):
     page_start: Mapped[int | None] = mapped_column(Integer, default=None)
     page_end: Mapped[int | None] = mapped_column(Integer, default=None)
     token_count: Mapped[int] = mapped_column(Integer)
+    # ingest.types.ChunkKind: "section", "faq" or "question".
+    kind: Mapped[str] = mapped_column(String(20), default="section", server_default="section")
+    # The question alone, for FAQ and exam-question chunks.
+    question: Mapped[str | None] = mapped_column(Text, default=None)
     content_hash: Mapped[str] = mapped_column(String(64))
     # float16, little-endian, L2-normalised; the collection says the dimension.
     vector: Mapped[bytes] = mapped_column(LargeBinary)

@@ -36,6 +36,7 @@ class DocumentOut(BaseModel):
     size_bytes: int
     page_count: int | None
     chunk_count: int
+    tags: list[str]
     content_hash: str
     created_at: datetime
     updated_at: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.deps import ReaderUser
 from app.collections.service import CollectionNotFound
@@ -38,6 +38,8 @@ class HitOut(BaseModel):
     page: int | None
     page_end: int | None
     score: float
+    kind: str = Field(description="section, faq (a question with its answer) or question (exam)")
+    question: str | None = Field(description="the question alone, for faq and question chunks")
 
 
 class SearchOut(BaseModel):

@@ -38,6 +38,8 @@ class SearchHit:
     page_start: int | None
     page_end: int | None
     score: float
+    kind: str = "section"
+    question: str | None = None
 
     @property
     def page(self) -> int | None:
@@ -167,6 +169,8 @@ def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[Search
                 page_start=chunk.page_start,
                 page_end=chunk.page_end,
                 score=score,
+                kind=chunk.kind,
+                question=chunk.question,
             )
         )
     return hits

@@ -58,6 +58,7 @@ def parse_markdown(text: str) -> ParsedDocument:
     tokens = _parser().parse(text)
     blocks: list[Block] = []
     title: str | None = None
+    tags: tuple[str, ...] = ()
     covered = 0  # source lines before this index belong to an emitted block (or are skipped)
     for i, tok in enumerate(tokens):
         if tok.level != 0 or tok.map is None or tok.nesting == -1:
@@ -71,6 +72,7 @@ def parse_markdown(text: str) -> ParsedDocument:
             meta = _load_yaml(tok.content)
             if isinstance(meta, dict):
                 title = _meta_title(meta)
+                tags = _meta_tags(meta)
             else:
                 # Not YAML metadata after all: keep it as text rather than lose it.
                 _add_source(blocks, lines, start, end, BlockKind.OTHER)
@@ -90,7 +92,7 @@ def parse_markdown(text: str) -> ParsedDocument:
         )
     if title is None:
         title = next((b.text for b in blocks if b.kind is BlockKind.HEADING and b.level == 1), None)
-    return ParsedDocument(blocks=tuple(blocks), title=title)
+    return ParsedDocument(blocks=tuple(blocks), title=title, tags=tags)
 
 
 def _add_source(
@@ -120,3 +122,35 @@ def _meta_title(meta: dict[object, object]) -> str | None:
     if not isinstance(value, str | int | float):
         return None
     return str(value).strip() or None
+
+
+# Front-matter keys that hold labels (Jekyll/Hugo "tags" and "categories", "keywords").
+_TAG_KEYS = ("tags", "tag", "keywords", "categories", "category")
+_TAG_SPLIT = re.compile(r"[,，、;；]")
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+
+
+def _meta_tags(meta: dict[object, object]) -> tuple[str, ...]:
+    """Tags from front matter: lists or comma-separated strings, stripped, unique
+    (case-insensitively), in their first order, bounded in number and length."""
+    values: list[object] = []
+    for key in _TAG_KEYS:
+        value = meta.get(key)
+        if isinstance(value, str):
+            values.extend(_TAG_SPLIT.split(value))
+        elif isinstance(value, list):
+            values.extend(value)
+    tags: list[str] = []
+    seen: set[str] = set()
+    for value in values:
+        # Only scalars, for the same reason as the title.
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            continue
+        tag = " ".join(str(value).split())[:MAX_TAG_LENGTH]
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            tags.append(tag)
+        if len(tags) == MAX_TAGS:
+            break
+    return tuple(tags)
