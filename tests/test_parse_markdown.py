@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import IngestError
-from ingest.parse import parse, parse_markdown
+from ingest.parse import decode_text, parse, parse_markdown
 from ingest.types import Block, BlockKind
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -186,6 +186,20 @@ def test_utf8_bom_is_stripped(tmp_path: Path) -> None:
     doc = parse(path)
     assert headings(doc.blocks) == [(1, "Title")]
     assert bodies(doc.blocks) == ["Body 文."]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom(encoding: str) -> None:
+    text = "# 标题 Title\n\n正文，第一段。Body text.\n"
+    assert decode_text(text.encode(encoding)) == text
+    # Chinese only, apart from the markup: still enough ASCII to tell the byte order.
+    zh = "# 年假\n\n员工入职满一年后享有十天带薪年假。\n"
+    assert decode_text(zh.encode(encoding)) == zh
+
+
+def test_binary_with_nuls_is_not_taken_for_utf16() -> None:
+    with pytest.raises(IngestError, match="binary"):
+        decode_text(bytes(range(256)) * 8)
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])

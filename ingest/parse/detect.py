@@ -45,12 +45,14 @@ def detect_kind(head: bytes, filename: str) -> FileKind:
 
 
 def decode_text(data: bytes) -> str:
-    """Decode a text file: UTF-8 (BOM optional), UTF-16 with BOM, else GB18030."""
+    """Decode a text file: UTF-8 (BOM optional), UTF-16 (BOM optional), else GB18030."""
     if data.startswith(codecs.BOM_UTF8):
         text = _strict(data[len(codecs.BOM_UTF8) :], "utf-8")
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # The "utf-16" codec reads the BOM to pick the byte order and drops it.
         text = _strict(data, "utf-16")
+    elif (bom_less := _utf16_without_bom(data)) is not None:
+        text = _strict(data, bom_less)
     else:
         if b"\x00" in data:
             raise _binary()
@@ -62,6 +64,27 @@ def decode_text(data: bytes) -> str:
     if text is None or _control_share(text) > _MAX_ODD_SHARE:
         raise _binary()
     return text
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """ "utf-16-le"/"utf-16-be" when the bytes look like UTF-16 saved without a BOM.
+
+    Text in UTF-16 has a NUL in the high byte of every ASCII character (newlines,
+    spaces, Markdown markup), so NULs sit at one parity; a binary file has them at both.
+    """
+    sample = data[:4096]
+    if len(sample) < 4 or len(sample) % 2 or b"\x00" not in sample:
+        return None
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    pairs = len(sample) // 2
+    # Markup and line ends alone make ASCII at least a few percent of any real text; the
+    # other parity has NULs only from the rare characters U+xx00 (such as 一, U+4E00).
+    if odd >= pairs * 0.05 and even * 4 <= odd:
+        return "utf-16-le"
+    if even >= pairs * 0.05 and odd * 4 <= even:
+        return "utf-16-be"
+    return None
 
 
 def _strict(data: bytes, encoding: str) -> str | None:
@@ -88,6 +111,6 @@ def _odd_share(text: str) -> float:
 def _binary() -> IngestError:
     return IngestError(
         "The file looks binary, not text: it is named like Markdown or text but contains "
-        "bytes that are not UTF-8, UTF-16 (with a BOM) or GB18030 text. Check that you uploaded the "
+        "bytes that are not UTF-8, UTF-16 or GB18030 text. Check that you uploaded the "
         "right file, or save it as UTF-8 text."
     )
