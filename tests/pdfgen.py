@@ -9,11 +9,14 @@ needed.
 from __future__ import annotations
 
 import io
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 from pypdf import PdfReader, PdfWriter
+from pypdf.generic import DictionaryObject, NameObject, StreamObject
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase import pdfmetrics
@@ -257,3 +260,246 @@ def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
             line = ""
         line += ch
     return [*lines, line] if line else lines
+
+
+# --- PDFs without an outline, for layout-based headings and page furniture ---------------
+
+
+@dataclass(frozen=True)
+class T:
+    """A line (or, with "\\n" in ``text``, lines as given) in a font of its own; long
+    lines wrap. Text with Chinese in it is set in the CJK font (which has no bold)."""
+
+    text: str
+    size: float = 11.0
+    bold: bool = False
+    space_before: float = 4.0
+
+
+FONT_HEADINGS_PAGES: list[list[T]] = [
+    [
+        T("Field Manual for the Lumen Hub", 22, bold=True),
+        T("1 Overview", 16, bold=True, space_before=20),
+        T(
+            "The hub keeps photos and notes of a household in one place and serves them to "
+            "every computer on the local network. This manual covers the parts, the network "
+            "setup and the error codes."
+        ),
+        T("1.1 Parts of the hub", 13, bold=True, space_before=16),
+        T("Before you start, do this:"),
+        T("1. Unplug the hub from the wall socket.\n2. Wait ten seconds before you go on."),
+        T(
+            "The front light shows the state of the hub. Its antenna supports the\n"
+            "2.4 GHz band and the faster band that newer routers offer as well."
+        ),
+        T("1.2 Safety notes", 11, bold=True, space_before=16),
+        T("Keep the hub away from water and do not cover its vents while it runs."),
+    ],
+    [
+        T("2 Network setup", 16, bold=True),
+        T("The hub asks the router for an address when it starts, which suits most homes."),
+        T("2.1.1 Static addresses", 11, space_before=16),
+        T("A static address is set on the settings page under the network tab of the hub."),
+        T("Contents of the box ......... 4", space_before=16),
+    ],
+    [
+        T("Appendix A Error codes", 16, bold=True),
+        T("Error E7 means that the disk is full. Delete old backups to make room again."),
+    ],
+]
+RUNNING_HEADER = "Lumen Hub Field Manual"
+
+CHINESE_HEADINGS_PAGES: list[list[T]] = [
+    [
+        T("第一章 总则", 18),
+        T("第一节 适用范围", 14, space_before=12),
+        T(
+            "本办法适用于公司全体员工在办公室内使用的各类电子设备，包括台式电脑、笔记本电脑、"
+            "打印机以及会议室里的投影设备。各部门应当指定一名设备管理员，负责登记设备的编号和"
+            "使用人，并在每个季度末核对一次。"
+        ),
+        T("一、基本要求", space_before=16),
+        T("员工离开座位超过半小时时，应当锁定电脑屏幕，下班前关闭显示器和打印机的电源。"),
+        T("（一）设备检查", space_before=16),
+        T("设备管理员每月检查一次电源线和插座，发现破损应当立即停用并报修。"),
+    ],
+    [
+        T("第二章 附则", 18),
+        T("本办法由行政部负责解释，自发布之日起施行。"),
+    ],
+]
+CHINESE_RUNNING_HEADER = "内部资料 请勿外传"
+
+
+def font_headings_pdf(directory: Path) -> Path:
+    """An English manual without an outline: headings only by font size, weight and
+    number; a running header and "Page N of M" footers on every page."""
+    pages = FONT_HEADINGS_PAGES
+    data = _render_flow(
+        pages,
+        header=lambda n: RUNNING_HEADER,
+        footer=lambda n: f"Page {n} of {len(pages)}",
+    )
+    path = directory / "font-headings.pdf"
+    path.write_bytes(data)
+    return path
+
+
+def chinese_headings_pdf(directory: Path) -> Path:
+    """A Chinese policy without an outline: 第一章, 第一节, 一、, （一） headings; a running
+    header and "第 N 页 共 M 页" footers on every page."""
+    pages = CHINESE_HEADINGS_PAGES
+    data = _render_flow(
+        pages,
+        header=lambda n: CHINESE_RUNNING_HEADER,
+        footer=lambda n: f"第 {n} 页 共 {len(pages)} 页",
+    )
+    path = directory / "chinese-headings.pdf"
+    path.write_bytes(data)
+    return path
+
+
+def _render_flow(
+    pages: list[list[T]],
+    *,
+    header: Callable[[int], str] | None = None,
+    footer: Callable[[int], str] | None = None,
+    width: float = A4[0] - 2 * _MARGIN,
+) -> bytes:
+    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    buffer = io.BytesIO()
+    c = canvas.Canvas(buffer, pagesize=A4)
+    for number, page in enumerate(pages, start=1):
+        if header:
+            c.setFont(_font(header(number), False), 9)
+            c.drawString(_MARGIN, A4[1] - 40, header(number))
+        y = A4[1] - _MARGIN
+        for item in page:
+            font = _font(item.text, item.bold)
+            c.setFont(font, item.size)
+            y -= item.space_before
+            for given in item.text.split("\n"):
+                for line in _wrap(given, font, item.size, width):
+                    y -= item.size * 1.25
+                    c.drawString(_MARGIN, y, line)
+        if footer:
+            c.setFont(_font(footer(number), False), 9)
+            c.drawCentredString(A4[0] / 2, 36, footer(number))
+        c.showPage()
+    c.save()
+    return buffer.getvalue()
+
+
+def _font(text: str, bold: bool) -> str:
+    if not text.isascii():
+        return CJK_FONT
+    return "Helvetica-Bold" if bold else "Helvetica"
+
+
+def wrapped_text_pdf(directory: Path) -> Path:
+    """One page of Chinese wrapped over several lines and English with a word hyphenated
+    at a line end."""
+    pages = [
+        [
+            T(
+                "年假需要提前三个工作日在系统中提交申请，由直属主管审批。当年未休完的年假可以"
+                "顺延到次年第一季度，逾期未休的部分不再保留，也不折算成工资发放。"
+            ),
+            T(
+                "The installer checks every exam-\n"
+                "ple configuration before it starts the agent, so a typo in the settings\n"
+                "file is reported at once.",
+                space_before=16,
+            ),
+        ]
+    ]
+    path = directory / "wrapped.pdf"
+    path.write_bytes(_render_flow(pages, width=A4[0] / 2))
+    return path
+
+
+def vector_only_pdf(directory: Path) -> Path:
+    """Two pages that draw only lines and boxes: content, but no text and no images."""
+    path = directory / "vector-only.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    for page in range(2):
+        for row in range(10):
+            c.rect(_MARGIN, 100 + row * 60 + page * 5, 300, 40)
+        c.showPage()
+    c.save()
+    return path
+
+
+def blank_pdf(directory: Path) -> Path:
+    """Two empty pages."""
+    path = directory / "blank.pdf"
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.add_blank_page(595, 842)
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
+
+
+def decompression_bomb_pdf(directory: Path) -> Path:
+    """One page whose content stream inflates past pypdf's output cap (75 MB)."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(595, 842)
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
+    )
+    data = b"%" + b" " * 80_000_000 + b"\nBT /F1 12 Tf 72 700 Td (Hidden behind the bomb) Tj ET\n"
+    stream = StreamObject()
+    stream._data = zlib.compress(data, 9)
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    path = directory / "bomb.pdf"
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
+
+
+TWO_COLUMN_LEFT = (
+    "The left column starts the article. It explains why the hub keeps one copy of "
+    "every photo on its own disk and a second copy on a drive that the owner chooses."
+)
+TWO_COLUMN_RIGHT = (
+    "The right column continues the article. It lists the drives that were tested "
+    "with the hub and the time that a first full backup of each of them took."
+)
+
+
+def two_column_pdf(directory: Path) -> Path:
+    """A page with a full-width title and abstract over two columns of text, drawn in
+    the order most typesetters write them (title, abstract, left column, right column)."""
+    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    buffer = io.BytesIO()
+    c = canvas.Canvas(buffer, pagesize=A4)
+    y = A4[1] - _MARGIN
+    c.setFont("Helvetica-Bold", 18)
+    c.drawString(_MARGIN, y, "Backups on the Lumen Hub")
+    y -= 30
+    c.setFont("Helvetica", 10)
+    abstract = "Abstract. How the hub copies photos to a second drive, and how long it takes."
+    for line in _wrap(abstract, "Helvetica", 10, A4[0] - 2 * _MARGIN):
+        c.drawString(_MARGIN, y, line)
+        y -= 13
+    top = y - 20
+    column = (A4[0] - 2 * _MARGIN - 20) / 2
+    for x, text in ((_MARGIN, TWO_COLUMN_LEFT), (_MARGIN + column + 20, TWO_COLUMN_RIGHT)):
+        y = top
+        for line in _wrap(text, "Helvetica", 10, column):
+            c.drawString(x, y, line)
+            y -= 13
+    c.showPage()
+    c.save()
+    path = directory / "two-column.pdf"
+    path.write_bytes(buffer.getvalue())
+    return path

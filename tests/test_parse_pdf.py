@@ -112,16 +112,24 @@ def test_chinese_text_and_outline(chinese: ParsedDocument) -> None:
     assert ("第二章 病假", "病假期间工资怎么算？") in paths
 
 
-def test_pdf_without_outline(pdf_dir: Path) -> None:
+def test_pdf_without_outline_gets_headings_from_its_fonts(pdf_dir: Path) -> None:
     doc = parse(pdfgen.no_outline_pdf(pdf_dir))
-    assert doc.title is None
-    assert doc.notes == ()
-    assert all(b.kind is BlockKind.PARAGRAPH for b in doc.blocks)
-    assert {b.page for b in doc.blocks} == {1, 2}
+    assert doc.title is None  # a guessed heading is no title
+    assert doc.notes == ("pdf-font-headings",)
+    got = [(b.level, b.text, b.page) for b in doc.blocks if b.kind is BlockKind.HEADING]
+    assert got == [
+        (1, "1 Getting started", 1),
+        (2, "1.1 What is in the box", 1),
+        (2, "1.2 Requirements", 1),
+        (1, "2 Installing", 2),
+        (2, "2.1 On Linux", 2),
+        (3, "2.1.1 Debian and Ubuntu", 2),
+    ]
     assert "Lumen Hub is a small home server" in doc.text
-    chunks = chunk(doc)
-    assert {c.heading_path for c in chunks} == {()}
-    assert (chunks[0].page_start, chunks[-1].page_end) == (1, 2)
+    chunks = {c.heading_path: c for c in chunk(doc)}
+    debian = chunks[("2 Installing", "2.1 On Linux", "2.1.1 Debian and Ubuntu")]
+    assert debian.text.startswith("Add the Lumen package source")
+    assert (debian.page_start, debian.page_end) == (2, 2)
 
 
 def test_metadata_title_is_used(pdf_dir: Path) -> None:

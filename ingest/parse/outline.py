@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 
 # A short section number before a heading title on its line: "2.1", "IV.", "B)", "第三章".
@@ -21,8 +22,14 @@ class OutlineEntry:
     page: int
 
 
-def place_headings(text: str, entries: list[OutlineEntry]) -> list[str | OutlineEntry]:
-    """Split a page's text at its outline headings (in outline order) into text and headings."""
+def place_headings(
+    text: str, entries: list[OutlineEntry], *, strict: bool = False
+) -> list[str | OutlineEntry]:
+    """Split a page's text at its outline headings (in outline order) into text and headings.
+
+    With ``strict`` (headings guessed from the layout, not given by the file) a heading is
+    placed only where its title starts a line, and one not found there is left out.
+    """
     # A heading goes where its title occurs, ignoring case and whitespace, so text above
     # it stays with the previous section; the title's own text is consumed by the heading.
     # One whose title is not found goes right after the previous heading (or page start).
@@ -33,10 +40,13 @@ def place_headings(text: str, entries: list[OutlineEntry]) -> list[str | Outline
     cursor = 0  # in text
     norm_cursor = 0  # in norm
     for entry in entries:
-        needle = "".join(ch.casefold() for ch in entry.title if not ch.isspace())
-        found = _best_match(text, norm, origin, needle, norm_cursor, cursor) if needle else None
+        needle, _ = _normalise(entry.title)
+        found = (
+            _best_match(text, norm, origin, needle, norm_cursor, cursor, strict) if needle else None
+        )
         if found is None:
-            out.append(entry)
+            if not strict:
+                out.append(entry)
             continue
         p, start, prefix = found
         out.append(text[cursor:start])
@@ -48,20 +58,35 @@ def place_headings(text: str, entries: list[OutlineEntry]) -> list[str | Outline
 
 
 def _normalise(text: str) -> tuple[str, list[int]]:
-    """Text without whitespace and case-folded, with each character's index in ``text``."""
+    """Text without whitespace, NFKC-normalised and case-folded, with each character's
+    index in ``text``."""
+    # NFKC so that the outline's "fi" matches the page's ligature "ﬁ" (and full-width
+    # forms their ASCII twins), whichever side has which.
     chars: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
         if ch.isspace():
             continue
-        for folded in ch.casefold():
+        if ch.isascii():
+            chars.append(ch.lower())
+            origin.append(i)
+            continue
+        for folded in unicodedata.normalize("NFKC", ch).casefold():
+            if folded.isspace():
+                continue
             chars.append(folded)
             origin.append(i)
     return "".join(chars), origin
 
 
 def _best_match(
-    text: str, norm: str, origin: list[int], needle: str, norm_from: int, text_from: int
+    text: str,
+    norm: str,
+    origin: list[int],
+    needle: str,
+    norm_from: int,
+    text_from: int,
+    strict: bool = False,
 ) -> tuple[int, int, str] | None:
     """The best occurrence of ``needle``: (index in norm, split index in text, numbering)."""
     # A title that fills its line beats one that starts a line, which beats one inside a
@@ -77,6 +102,11 @@ def _best_match(
         at_line_start = not prefix or _NUMBERING.fullmatch(prefix) is not None
         fills_line = not text[end : len(text) if line_end == -1 else line_end].strip()
         rank = (0 if fills_line else 1) if at_line_start else 2
+        if strict and rank > 0 and not (rank == 1 and not prefix):
+            # A guessed heading must start its line, unnumbered ("1.2" before the
+            # title would mean that the title found is a different line).
+            p = norm.find(needle, p + 1)
+            continue
         split = line_start if at_line_start else start
         if best is None or rank < best[0]:
             best = (rank, p, split, prefix if at_line_start else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,14 @@ from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from ingest.errors import IngestError
 from ingest.parse.outline import OutlineEntry, place_headings
+from ingest.parse.pdf_layout import (
+    Line,
+    find_headings,
+    furniture,
+    join_lines,
+    running_keys,
+    strip_furniture,
+)
 from ingest.parse.pdf_text import PdfiumReader, score_text
 from ingest.types import Block, BlockKind, ParsedDocument
 
@@ -45,24 +53,27 @@ def parse_pdf(path: Path) -> ParsedDocument:
         raise IngestError("The PDF has no pages. Export the document again and re-upload it.")
 
     pages, failed = _extract_pages(reader, page_count)
-    pages, garbled = _read_unreadable_again(path, pages)
-    if not any(p.text.strip() for p in pages):
-        if failed == page_count:
-            raise IngestError(
-                "The PDF's pages could not be read: the file is damaged. "
-                "Export or download it again and re-upload it."
-            )
-        raise IngestError(
-            "The PDF has no text layer: it looks scanned (pages are images) and needs OCR. "
-            "Run it through OCR (for example 'ocrmypdf') and upload the result."
-        )
+    with PdfiumReader(path) as pdfium:
+        pages, rescued = _read_failed_again(pdfium, pages, failed)
+        pages, garbled = _read_unreadable_again(pdfium, pages)
+        if not any(p.text.strip() for p in pages):
+            raise _no_text(reader, pdfium, page_count, len(failed))
 
-    outline = _read_outline(reader, page_count)
+        # Running headers, footers and page numbers are no part of any section.
+        keys = running_keys([p.text.split("\n") for p in pages])
+        pages = [replace(p, text=strip_furniture(p.text, keys)) for p in pages]
+
+        outline = _read_outline(reader, page_count)
+        strict = False
+        if not outline:
+            outline = _font_headings(pdfium, page_count, keys)
+            strict = True
+
     notes: list[str] = []
     if outline:
-        notes.append("pdf-outline")
-    if failed:
-        notes.append(f"pdf-unreadable-pages={failed}")
+        notes.append("pdf-font-headings" if strict else "pdf-outline")
+    if len(failed) > rescued:
+        notes.append(f"pdf-unreadable-pages={len(failed) - rescued}")
     fallback = sum(p.extractor != PYPDF for p in pages)
     if fallback:
         notes.append(f"pdf-fallback-pages={fallback}")
@@ -74,15 +85,17 @@ def parse_pdf(path: Path) -> ParsedDocument:
     for entry in outline:
         by_page.setdefault(entry.page, []).append(entry)
     for page in pages:
-        for piece in place_headings(page.text, by_page.get(page.number, [])):
+        for piece in place_headings(page.text, by_page.get(page.number, []), strict=strict):
             if isinstance(piece, OutlineEntry):
                 blocks.append(
                     Block(BlockKind.HEADING, piece.title, piece.level, page.number, page.extractor)
                 )
             else:
                 blocks.extend(_paragraphs(piece, page.number, page.extractor))
+    if strict and not any(b.kind is BlockKind.HEADING for b in blocks):
+        notes = [n for n in notes if n != "pdf-font-headings"]  # none was found in the text
 
-    title = _metadata_title(reader) or (outline[0].title if outline else None)
+    title = _metadata_title(reader) or (outline[0].title if outline and not strict else None)
     return ParsedDocument(
         blocks=tuple(blocks), title=title, page_count=page_count, notes=tuple(notes)
     )
@@ -112,10 +125,11 @@ def _open(path: Path) -> PdfReader:
     return reader
 
 
-def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[_Page], int]:
-    """Text of every page (empty when a page fails) and how many pages failed."""
+def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[_Page], list[int]]:
+    """Text of every page (empty when a page fails) and the 0-based indices of the pages
+    that failed."""
     pages: list[_Page] = []
-    failed = 0
+    failed: list[int] = []
     for index in range(page_count):
         try:
             text = reader.pages[index].extract_text() or ""
@@ -126,30 +140,130 @@ def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[_Page], int
         except Exception as exc:
             # One broken page should not lose the rest of the document.
             log.warning("pdf page %d: text extraction failed: %s", index + 1, exc)
-            failed += 1
+            failed.append(index)
             text = ""
         pages.append(_Page(index + 1, _clean(text)))
     return pages, failed
 
 
-def _read_unreadable_again(path: Path, pages: list[_Page]) -> tuple[list[_Page], int]:
+def _read_failed_again(
+    pdfium: PdfiumReader, pages: list[_Page], failed: list[int]
+) -> tuple[list[_Page], int]:
+    """Pages pypdf could not read, read with PDFium; also how many of them it could."""
+    out = list(pages)
+    rescued = 0
+    for i in failed:
+        text = pdfium.page_text(i)
+        if text is not None and (text := _clean(text)).strip():
+            out[i] = _Page(pages[i].number, text, PDFIUM)
+            rescued += 1
+    if failed:
+        log.info("pdf: %d of %d failed pages read with pdfium", rescued, len(failed))
+    return out, rescued
+
+
+def _read_unreadable_again(pdfium: PdfiumReader, pages: list[_Page]) -> tuple[list[_Page], int]:
     """Pages whose pypdf text looks like garbage, read again with PDFium where that is
     better; also how many pages still look like garbage afterwards."""
     # Fonts without a ToUnicode map (CJK CID fonts, TeX math fonts) make pypdf return
     # glyph numbers as text; PDFium also reads the embedded fonts' own tables.
-    flagged = [i for i, page in enumerate(pages) if score_text(page.text).unreadable]
+    flagged = [
+        i
+        for i, page in enumerate(pages)
+        if page.extractor == PYPDF and score_text(page.text).unreadable
+    ]
     if not flagged:
         return pages, 0
     out = list(pages)
     garbled = 0
-    with PdfiumReader(path) as pdfium:
-        for i in flagged:
-            text = pdfium.page_text(i)
-            if text is not None and _better(text := _clean(text), pages[i].text):
-                out[i] = _Page(pages[i].number, text, PDFIUM)
-            garbled += score_text(out[i].text).unreadable
+    for i in flagged:
+        text = pdfium.page_text(i)
+        if text is not None and _better(text := _clean(text), pages[i].text):
+            out[i] = _Page(pages[i].number, text, PDFIUM)
+        garbled += score_text(out[i].text).unreadable
     log.info("pdf: %d of %d pages read again with pdfium", len(flagged), len(pages))
     return out, garbled
+
+
+def _font_headings(
+    pdfium: PdfiumReader, page_count: int, running: frozenset[str]
+) -> list[OutlineEntry]:
+    """Headings guessed from the fonts and numbering of the PDFium-measured lines."""
+    measured: dict[int, list[Line]] = {}
+    for index in range(page_count):
+        lines = pdfium.page_lines(index)
+        if lines is None:
+            continue
+        drop = furniture([line.text for line in lines], running)
+        measured[index + 1] = [line for i, line in enumerate(lines) if i not in drop]
+    return find_headings(measured)
+
+
+def _no_text(reader: PdfReader, pdfium: PdfiumReader, page_count: int, failed: int) -> IngestError:
+    """Why a PDF gave no text at all, in words its uploader can act on."""
+    if any(_has_images(reader, pdfium, i) for i in range(page_count)):
+        return IngestError(
+            "The PDF has no text layer: it looks scanned (pages are images) and needs OCR. "
+            "Run it through OCR (for example 'ocrmypdf') and upload the result."
+        )
+    if failed == page_count:
+        return IngestError(
+            "The PDF's pages could not be read: the file is damaged, or its content "
+            "streams are over the size limit. Export or download it again and re-upload it."
+        )
+    if not any(_has_content(reader, i) for i in range(page_count)):
+        return IngestError(
+            "The PDF's pages are blank: they have no text and no images. "
+            "Check that the right file was uploaded."
+        )
+    return IngestError(
+        "The PDF's text could not be extracted: its pages draw no images, but their "
+        "content streams are damaged, over the size limit, or draw text as shapes only. "
+        "Export the document again (as PDF with text) and re-upload it."
+    )
+
+
+def _has_images(reader: PdfReader, pdfium: PdfiumReader, index: int) -> bool:
+    """True when the page draws an image, as listed in its resources (or, when they cannot
+    be read, as PDFium sees it)."""
+    # The resources are enough and cheap: PDFium would have to parse (and decompress)
+    # the content stream, which may be the very bomb that left the page empty.
+    try:
+        return _resources_have_image(reader.pages[index].get("/Resources"), depth=0)
+    except Exception as exc:
+        log.warning("pdf page %d: resources unreadable: %s", index + 1, exc)
+    return bool(pdfium.has_images(index))
+
+
+def _resources_have_image(resources: Any, depth: int) -> bool:
+    # Images can hide inside form XObjects (one level is common, more is rare).
+    if resources is None or depth > 3:
+        return False
+    resources = resources.get_object()
+    xobjects = resources.get("/XObject")
+    if xobjects is None:
+        return False
+    for ref in xobjects.get_object().values():
+        xobject = ref.get_object()
+        subtype = xobject.get("/Subtype")
+        if subtype == "/Image":
+            return True
+        if subtype == "/Form" and _resources_have_image(xobject.get("/Resources"), depth + 1):
+            return True
+    return False
+
+
+def _has_content(reader: PdfReader, index: int) -> bool:
+    """True when the page has a content stream with any bytes (not decoded)."""
+    try:
+        contents = reader.pages[index].get("/Contents")
+        if contents is None:
+            return False
+        contents = contents.get_object()
+        streams = contents if isinstance(contents, list) else [contents]
+        return any(len(s.get_object()._data or b"") > 0 for s in streams)
+    except Exception:
+        return True
 
 
 def _better(candidate: str, current: str) -> bool:
@@ -166,12 +280,13 @@ def _clean(text: str) -> str:
 
 
 def _paragraphs(text: str, page: int, extractor: str = PYPDF) -> list[Block]:
-    """Split page text into paragraph blocks at blank lines."""
-    return [
-        Block(BlockKind.PARAGRAPH, part.strip("\n"), page=page, extractor=extractor)
-        for part in _PARAGRAPH_BREAK.split(text)
-        if part.strip()
-    ]
+    """Split page text into paragraph blocks at blank lines, joining wrapped lines."""
+    blocks = []
+    for part in _PARAGRAPH_BREAK.split(text):
+        part = join_lines(part.strip("\n"))
+        if part.strip():
+            blocks.append(Block(BlockKind.PARAGRAPH, part, page=page, extractor=extractor))
+    return blocks
 
 
 def _read_outline(reader: PdfReader, page_count: int) -> list[OutlineEntry]:

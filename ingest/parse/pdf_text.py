@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ingest.parse.pdf_layout import Line, read_lines
+
 log = logging.getLogger(__name__)
 
 # A page is unreadable when at least this share of its non-space characters is suspect ...
@@ -210,8 +212,51 @@ class PdfiumReader:
             except Exception as exc:
                 log.warning("pdfium: page %d unreadable: %s", index + 1, exc)
                 return None
-        # PDFium marks a word hyphenated at a line end with U+FFFE where the hyphen was.
-        return text.replace("\ufffe", "")
+        # PDFium marks a word hyphenated at a line end with U+FFFE or U+0002 where the
+        # hyphen was (and keeps the word's halves together).
+        return text.replace("\ufffe", "").replace("\x02", "")
+
+    def page_lines(self, index: int) -> list[Line] | None:
+        """The laid-out lines of the page with 0-based ``index`` (see ``read_lines``), or
+        None when it cannot be read."""
+        with self._lock:
+            doc = self._open()
+            if doc is None or index >= len(doc):
+                return None
+            try:
+                page = doc[index]
+                try:
+                    textpage = page.get_textpage()
+                    try:
+                        return read_lines(textpage.raw)
+                    finally:
+                        textpage.close()
+                finally:
+                    page.close()
+            except Exception as exc:
+                log.warning("pdfium: page %d layout unreadable: %s", index + 1, exc)
+                return None
+
+    def has_images(self, index: int) -> bool | None:
+        """Whether the page with 0-based ``index`` draws an image (None when unknown)."""
+        with self._lock:
+            doc = self._open()
+            if doc is None or index >= len(doc):
+                return None
+            try:
+                import pypdfium2.raw as pdfium_c
+
+                page = doc[index]
+                try:
+                    return any(
+                        obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE
+                        for obj in page.get_objects(max_depth=3)
+                    )
+                finally:
+                    page.close()
+            except Exception as exc:
+                log.warning("pdfium: page %d objects unreadable: %s", index + 1, exc)
+                return None
 
     def close(self) -> None:
         with self._lock:
