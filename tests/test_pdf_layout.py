@@ -12,6 +12,8 @@ from ingest.chunk import chunk
 from ingest.errors import IngestError
 from ingest.parse import parse
 from ingest.parse.pdf_layout import (
+    Piece,
+    column_text,
     is_page_number,
     join_lines,
     numbering,
@@ -244,3 +246,62 @@ def test_two_columns_read_left_before_right(pdf_dir: Path) -> None:
     left = text.index(pdfgen.TWO_COLUMN_LEFT)  # whole: its wrapped lines are joined
     right = text.index(pdfgen.TWO_COLUMN_RIGHT)
     assert title < abstract < left < right
+
+
+@pytest.mark.parametrize("chinese", [False, True])
+def test_interleaved_two_columns_are_read_column_by_column(pdf_dir: Path, chinese: bool) -> None:
+    doc = parse(pdfgen.interleaved_two_column_pdf(pdf_dir, chinese=chinese))
+    assert "pdf-column-pages=1" in doc.notes
+    assert {b.extractor for b in doc.blocks} == {"pdfium"}
+    assert all(b.page == 1 for b in doc.blocks)
+    left = pdfgen.INTERLEAVED_CHINESE_LEFT if chinese else pdfgen.INTERLEAVED_LEFT
+    right = pdfgen.INTERLEAVED_CHINESE_RIGHT if chinese else pdfgen.INTERLEAVED_RIGHT
+    title = "集线器的备份与恢复" if chinese else "Backups on the Lumen Hub"
+    assert doc.blocks[0].kind is BlockKind.HEADING and doc.blocks[0].text == title
+    text = " ".join(doc.text.split()) if not chinese else "".join(doc.text.split())
+    if chinese:
+        left, right = "".join(left.split()), "".join(right.split())
+    # Whole: each column's wrapped lines are joined, one after the other.
+    assert text.index(title) < text.index(left) < text.index(right)
+    assert not text.rstrip().endswith("7")  # the page number is still recognised
+
+
+@pytest.mark.parametrize("chinese", [False, True])
+def test_two_columns_drawn_column_by_column_keep_pypdf_text(pdf_dir: Path, chinese: bool) -> None:
+    doc = parse(pdfgen.interleaved_two_column_pdf(pdf_dir, chinese=chinese, interleaved=False))
+    assert not any(n.startswith("pdf-column-pages") for n in doc.notes)
+    assert {b.extractor for b in doc.blocks} == {"pypdf"}
+
+
+def test_single_column_pages_keep_pypdf_text(manual: ParsedDocument) -> None:
+    assert not any(n.startswith("pdf-column-pages") for n in manual.notes)
+    assert {b.extractor for b in manual.blocks} == {"pypdf"}
+
+
+def test_column_text_keeps_lines_across_the_gutter_in_place() -> None:
+    band = (280.0, 310.0)
+    pieces = [
+        Piece("Title", (72, 760, 400, 780)),
+        *(
+            Piece(f"{side}{row}", (x, 700 - 13 * row, x + 200, 709 - 13 * row))
+            for row in range(3)
+            for side, x in (("L", 72.0), ("R", 312.0))
+        ),
+        Piece("Wide caption", (72, 600, 500, 609)),
+        Piece("L9", (72, 580, 270, 589)),
+        Piece("R9", (312, 580, 500, 589)),
+    ]
+    lines = column_text(pieces, band).split("\n")
+    assert [x for x in lines if x] == [
+        "Title",
+        "L0",
+        "L1",
+        "L2",
+        "R0",
+        "R1",
+        "R2",
+        "Wide caption",
+        "L9",
+        "R9",
+    ]
+    assert lines[1] == ""  # the title stands apart

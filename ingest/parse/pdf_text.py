@@ -11,6 +11,7 @@ tables, so it reads most such pages correctly.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import re
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ingest.parse.pdf_layout import Line, read_lines
+from ingest.parse.pdf_layout import Line, column_text, find_gutter, read_lines, read_pieces
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,44 @@ class PdfiumReader:
             except Exception as exc:
                 log.warning("pdfium: page %d layout unreadable: %s", index + 1, exc)
                 return None
+
+    def column_text(self, index: int) -> str | None:
+        """The text of the page with 0-based ``index`` in column order, when it is a
+        two-column page drawn out of that order (see ``find_gutter``); else None."""
+        with self._lock:
+            doc = self._open()
+            if doc is None or index >= len(doc):
+                return None
+            try:
+                import pypdfium2.raw as pdfium_c
+
+                page = doc[index]
+                try:
+                    textpage = page.get_textpage()
+                    try:
+                        raw = textpage.raw
+                        # PDFium's text rectangles (one per run of a line, in drawing
+                        # order) are cheap: the characters are read only for a page
+                        # that needs it.
+                        box = tuple(ctypes.c_double() for _ in range(4))
+                        refs = tuple(ctypes.byref(v) for v in box)
+                        rects = []
+                        for i in range(pdfium_c.FPDFText_CountRects(raw, 0, -1)):
+                            if pdfium_c.FPDFText_GetRect(raw, i, *refs):
+                                left, top, right, bottom = (v.value for v in box)
+                                rects.append((left, bottom, right, top))
+                        band = find_gutter(rects)
+                        if band is None:
+                            return None
+                        pieces = read_pieces(raw, band)
+                    finally:
+                        textpage.close()
+                finally:
+                    page.close()
+            except Exception as exc:
+                log.warning("pdfium: page %d columns unreadable: %s", index + 1, exc)
+                return None
+        return column_text(pieces, band)
 
     def has_images(self, index: int) -> bool | None:
         """Whether the page with 0-based ``index`` draws an image (None when unknown)."""
