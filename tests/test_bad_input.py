@@ -3,7 +3,10 @@ a reason a person understands, and the documents around it are ingested as usual
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,11 @@ from sqlalchemy import func, select
 from app.documents.models import Chunk, Document, DocumentStatus
 from app.runtime import Runtime
 from app.search.service import search
+from ingest.errors import IngestError
+from ingest.sandbox import parse_isolated
+from ingest.types import ParsedDocument
 from ingest.worker import Worker
-from tests import pdfgen
+from tests import hostile, pdfgen
 from tests.test_pipeline import GUIDE_MD, LEAVE_MD, doc, upload
 
 BadFile = Callable[[Path], tuple[str, bytes]]
@@ -41,6 +47,13 @@ CASES: dict[str, tuple[BadFile, str]] = {
     "markdown that lies about being a pdf": (
         lambda d: ("notes.pdf", b"# Notes\n\nNot a PDF at all.\n"),
         "not a PDF",
+    ),
+    "zip archive named .pdf": (lambda d: ("report.pdf", hostile.zip_bytes()), "not a PDF"),
+    "png image named .md": (lambda d: ("photo.md", hostile.png_bytes()), "binary"),
+    "pdf whose page tree loops": (lambda d: ("loop.pdf", hostile.page_tree_cycle_pdf()), "damaged"),
+    "pdf with arrays nested 100k deep": (
+        lambda d: ("deep.pdf", hostile.deeply_nested_array_pdf()),
+        "damaged",
     ),
 }
 
@@ -119,3 +132,180 @@ def test_english_pdf_chunks_follow_the_outline(rt: Runtime, tmp_path: Path) -> N
     assert "pairing number" in debian.text
     hit = search(rt, query="Fedora 上怎么安装代理程序？", k=1).hits[0]
     assert hit.heading_path[-1] == "2.1.2 Fedora"
+
+
+# --- Hostile files straight through the sandbox -----------------------------------------
+#
+# Each is parsed by ``parse_isolated`` with a time and a memory limit, as the worker does:
+# it must end (a parsed document, or an IngestError whose reason a person understands)
+# within the time limit, and the next, good documents must parse in the same sandbox.
+
+LIMIT_S = 10.0
+MEMORY_MB = 1024
+
+
+@dataclass(frozen=True)
+class Hostile:
+    filename: str
+    make: Callable[[], bytes]
+    # None: the file must parse. Else words of which the reason must contain one.
+    reason: tuple[str, ...] | None
+    timeout_s: float = LIMIT_S
+    # For files that parse: what the document must hold.
+    pages: int | None = None
+    text: str | None = None
+    # A reason must not blame this (e.g. "OCR" for a file that is not a scan).
+    not_reason: str | None = None
+
+
+DAMAGED = ("damaged",)
+# What a decompression bomb may honestly be called: over a limit, or damaged.
+BOMB = ("damaged", "size limit", "decompress", "memory", "took longer than")
+TOO_SLOW = ("took longer than",)
+
+HOSTILE: dict[str, Hostile] = {
+    # Huge page counts.
+    "page tree claims a billion pages": Hostile(
+        "claims.pdf", hostile.page_count_claimed_pdf, None, pages=1, text="Hostile file test page"
+    ),
+    "page tree of 100k pages in a kilobyte": Hostile(
+        "fanout.pdf", hostile.page_count_fanout_pdf, (*DAMAGED, *TOO_SLOW)
+    ),
+    # 27 000 real pages (one page object shared): reading them all takes minutes.
+    "27k pages, stopped at the time limit": Hostile(
+        "pages27k.pdf", lambda: hostile.page_count_fanout_pdf(30, 3), TOO_SLOW, timeout_s=3
+    ),
+    # Loops.
+    "page tree kid points back to the root": Hostile(
+        "cycle.pdf", hostile.page_tree_cycle_pdf, DAMAGED
+    ),
+    "page tree node is its own kid": Hostile("self.pdf", hostile.self_parent_pdf, DAMAGED),
+    "xref /Prev points at itself": Hostile(
+        "prev.pdf", hostile.xref_prev_loop_pdf, None, pages=1, text="Hostile file test page"
+    ),
+    # pypdf gives up on the stream; PDFium reads the page.
+    "stream /Length refers to itself": Hostile(
+        "length.pdf", hostile.indirect_length_loop_pdf, None, pages=1, text="Hostile file test page"
+    ),
+    "object stream stored inside itself": Hostile(
+        "objstm.pdf", hostile.object_stream_loop_pdf, DAMAGED
+    ),
+    # Deep nesting.
+    "array nested 100k deep": Hostile("deep-array.pdf", hostile.deeply_nested_array_pdf, DAMAGED),
+    # pypdf recovers from the recursion limit (logging two warnings per level) and
+    # PDFium reads the page.
+    "dictionary nested 100k deep": Hostile(
+        "deep-dict.pdf",
+        hostile.deeply_nested_dict_pdf,
+        None,
+        pages=1,
+        text="Hostile file test page",
+    ),
+    "content operand nested 100k deep": Hostile(
+        "deep-content.pdf", hostile.deeply_nested_content_pdf, DAMAGED
+    ),
+    # Decompression bombs and floods.
+    "flate bomb: 1 KB inflating to 200 MB": Hostile(
+        "bomb.pdf", lambda: hostile.flate_bomb_pdf(200), BOMB, not_reason="OCR"
+    ),
+    "readable page, then a bomb page": Hostile(
+        "text-bomb.pdf",
+        lambda: hostile.text_then_bomb_pdf(100),
+        None,
+        pages=2,
+        text="Hostile file test page",
+    ),
+    "bomb page, then a page without text": Hostile(
+        "bomb-blank.pdf", lambda: hostile.bomb_and_blank_pdf(100), BOMB, not_reason="OCR"
+    ),
+    "60 MB of text operators in one page": Hostile(
+        "flood.pdf", hostile.text_ops_flood_pdf, TOO_SLOW, timeout_s=3
+    ),
+    # Extensions that lie.
+    "zip named .pdf": Hostile("archive.pdf", hostile.zip_bytes, ("not a PDF",)),
+    "png named .pdf": Hostile("image.pdf", hostile.png_bytes, ("not a PDF",)),
+    "html named .pdf": Hostile("download.pdf", hostile.html_bytes, ("not a PDF",)),
+    "pdf named .md (read as the PDF it is)": Hostile(
+        "notes.md", hostile.good_pdf, None, pages=1, text="Hostile file test page"
+    ),
+    "png named .md": Hostile("image.md", hostile.png_bytes, ("binary",)),
+    "zip named .md": Hostile("archive.md", hostile.zip_bytes, ("binary",)),
+    "markdown with NUL bytes": Hostile("nul.md", hostile.nul_bytes_md, ("binary",)),
+    # Markdown that is hard to parse.
+    "100k nested blockquotes": Hostile(
+        "quotes.md", hostile.nested_blockquotes_md, None, text="the bottom of the well"
+    ),
+    "100k nested list items": Hostile("lists.md", hostile.nested_lists_md, None, text="item"),
+    "50k nested link brackets and emphasis": Hostile(
+        "brackets.md", lambda: hostile.nested_brackets_md(50_000), None, text="Brackets"
+    ),
+    "one 8 MB line": Hostile("long.md", hostile.long_line_md, None, text="lorem ipsum"),
+}
+
+
+def _good_files(directory: Path) -> tuple[Path, Path]:
+    md = directory / "guide.md"
+    md.write_text(GUIDE_MD, encoding="utf-8")
+    return md, pdfgen.english_outline_pdf(directory)
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_file_ends_within_limits_and_the_next_one_parses(tmp_path: Path, case: str) -> None:
+    spec = HOSTILE[case]
+    path = tmp_path / spec.filename
+    path.write_bytes(spec.make())
+
+    started = time.monotonic()
+    result: ParsedDocument | IngestError
+    try:
+        result = parse_isolated(
+            path, filename=spec.filename, timeout_s=spec.timeout_s, memory_mb=MEMORY_MB
+        )
+    except IngestError as exc:
+        result = exc
+    took = time.monotonic() - started
+
+    # Ended within the time limit (plus the kill and a little slack).
+    assert took < spec.timeout_s + 5
+    if spec.reason is None:
+        assert isinstance(result, ParsedDocument), getattr(result, "reason", result)
+        if spec.pages is not None:
+            assert result.page_count == spec.pages
+        if spec.text is not None:
+            assert spec.text in result.text
+    else:
+        assert isinstance(result, IngestError), f"parsed: {result.text[:200]!r}"
+        reason = result.reason
+        assert any(word.lower() in reason.lower() for word in spec.reason), reason
+        assert "Traceback" not in reason and len(reason) < 600
+        if spec.not_reason:
+            assert spec.not_reason.lower() not in reason.lower(), reason
+
+    # The sandbox goes on: the next documents parse as usual.
+    md, pdf = _good_files(tmp_path)
+    assert parse_isolated(md, filename="guide.md", timeout_s=60, memory_mb=MEMORY_MB).title == (
+        "Orbit Notes Guide"
+    )
+    assert parse_isolated(pdf, filename="ok.pdf", timeout_s=60, memory_mb=MEMORY_MB).page_count == 4
+
+
+def test_many_hostile_files_in_a_row_leave_the_sandbox_working(tmp_path: Path) -> None:
+    """A run of bad files back to back (as a bad folder upload gives), each failing alone."""
+    md, pdf = _good_files(tmp_path)
+    quick = [
+        "page tree kid points back to the root",
+        "object stream stored inside itself",
+        "array nested 100k deep",
+        "zip named .pdf",
+        "markdown with NUL bytes",
+        "100k nested blockquotes",
+    ]
+    for case in quick:
+        spec = HOSTILE[case]
+        path = tmp_path / spec.filename
+        path.write_bytes(spec.make())
+        with contextlib.suppress(IngestError):
+            parse_isolated(path, filename=spec.filename, timeout_s=LIMIT_S, memory_mb=MEMORY_MB)
+        good = parse_isolated(md, filename="guide.md", timeout_s=60, memory_mb=MEMORY_MB)
+        assert good.title == "Orbit Notes Guide"
+    assert parse_isolated(pdf, filename="ok.pdf", timeout_s=60, memory_mb=MEMORY_MB).page_count == 4

@@ -3,16 +3,21 @@ only that document, with a reason a person understands, and the next one parses.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from app.runtime import Runtime
 from app.settings import Settings
+from ingest import sandbox
 from ingest.errors import IngestError
 from ingest.sandbox import parse_isolated
 from ingest.worker import Worker
-from tests import pdfgen
+from tests import hostile, pdfgen
 from tests.test_pipeline import GUIDE_MD, LEAVE_MD, doc, upload
 
 
@@ -59,3 +64,58 @@ def test_worker_fails_the_slow_document_alone(
         assert doc(rt, fine).status == "ready"
     finally:
         rt.close()
+
+
+def test_a_hung_parse_in_one_thread_does_not_hold_up_another(tmp_path: Path) -> None:
+    """Each worker thread has its own parser process: while one is stuck on a hostile
+    file until its time limit, the other thread's documents parse as usual."""
+    slow = tmp_path / "pages27k.pdf"
+    slow.write_bytes(hostile.page_count_fanout_pdf(30, 3))  # 27 000 pages: minutes to read
+    md = tmp_path / "guide.md"
+    md.write_text(GUIDE_MD, encoding="utf-8")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        stuck = pool.submit(
+            parse_isolated, slow, filename="pages27k.pdf", timeout_s=4, memory_mb=1024
+        )
+
+        def good_ones() -> tuple[list[str | None], float]:
+            started = time.monotonic()
+            titles = [
+                parse_isolated(md, filename="guide.md", timeout_s=60, memory_mb=1024).title
+                for _ in range(5)
+            ]
+            return titles, time.monotonic() - started
+
+        titles, took = pool.submit(good_ones).result()
+        assert titles == ["Orbit Notes Guide"] * 5
+        assert not stuck.done() and took < 4  # done while the other thread still waits
+        with pytest.raises(IngestError, match="took longer than 4 s"):
+            stuck.result()
+
+
+def test_a_parser_that_crashes_is_reported_as_a_crash_and_replaced(tmp_path: Path) -> None:
+    """A child killed by a signal (a segfault in PDFium, say) is not mistaken for a file
+    over the memory limit, and the next document gets a fresh parser."""
+    slow = tmp_path / "pages27k.pdf"
+    slow.write_bytes(hostile.page_count_fanout_pdf(30, 3))
+    md = tmp_path / "guide.md"
+    md.write_text(GUIDE_MD, encoding="utf-8")
+
+    def parser_pid() -> int:
+        # The parser belongs to the thread that parses; start it with a good file.
+        parse_isolated(md, filename="guide.md", timeout_s=60, memory_mb=1024)
+        pid = sandbox._local.proc.proc.pid
+        assert isinstance(pid, int)
+        return pid
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pid = pool.submit(parser_pid).result()
+        result = pool.submit(
+            parse_isolated, slow, filename="pages27k.pdf", timeout_s=60, memory_mb=1024
+        )
+        time.sleep(1)  # well into the 27 000 pages
+        os.kill(pid, signal.SIGSEGV)
+        with pytest.raises(IngestError, match=r"stopped unexpectedly .*signal SIGSEGV"):
+            result.result()
+        again = pool.submit(parse_isolated, md, filename="guide.md", timeout_s=60, memory_mb=1024)
+        assert again.result().title == "Orbit Notes Guide"
