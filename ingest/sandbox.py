@@ -11,9 +11,11 @@ that is killed or dies is replaced on the next document.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import multiprocessing.connection
 import resource
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,9 @@ def _serve(memory_mb: int, conn: multiprocessing.connection.Connection) -> None:
     """The child: parse the files it is sent until the pipe closes."""
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # pypdf warns once per odd object: a malformed file can write megabytes of warnings
+    # into the worker's log. Our parsers log what a person needs (pages that failed).
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     from ingest.parse import parse
 
     while True:
@@ -81,8 +86,9 @@ class _ParserProcess:
         try:
             return self.conn.recv()
         except (EOFError, OSError):
+            # The child died: out of memory in C code (PDFium aborts) or a crash.
             self.kill()
-            return ("memory", "")
+            return ("died", self.proc.exitcode)
 
 
 def parse_isolated(
@@ -104,4 +110,18 @@ def parse_isolated(
             f"reading the file needed more than {memory_mb} MB of memory and was stopped; "
             "it may be malformed (a decompression bomb, for example)"
         )
+    if kind == "died":
+        raise IngestError(
+            f"the parser stopped unexpectedly while reading the file ({_exit_reason(value)}); "
+            f"the file may be malformed, or need more than {memory_mb} MB of memory"
+        )
     raise IngestError(str(value))
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit status {exitcode}"

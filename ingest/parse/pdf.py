@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
 from ingest.errors import IngestError
 from ingest.parse.outline import OutlineEntry, place_headings
@@ -52,9 +53,10 @@ def parse_pdf(path: Path) -> ParsedDocument:
     if page_count == 0:
         raise IngestError("The PDF has no pages. Export the document again and re-upload it.")
 
-    pages, failed = _extract_pages(reader, page_count)
+    pages, failed, over_limit = _extract_pages(reader, page_count)
     with PdfiumReader(path) as pdfium:
-        pages, rescued = _read_failed_again(pdfium, pages, failed)
+        retry = [i for i in failed if i not in over_limit]
+        pages, rescued = _read_failed_again(pdfium, pages, retry)
         pages, garbled = _read_unreadable_again(pdfium, pages)
         fallback = sum(p.extractor != PYPDF for p in pages)
         pages, reordered = _read_columns_again(pdfium, pages)
@@ -68,7 +70,7 @@ def parse_pdf(path: Path) -> ParsedDocument:
         outline = _read_outline(reader, page_count)
         strict = False
         if not outline:
-            outline = _font_headings(pdfium, page_count, keys)
+            outline = _font_headings(pdfium, page_count, keys, set(over_limit))
             strict = True
 
     notes: list[str] = []
@@ -128,11 +130,12 @@ def _open(path: Path) -> PdfReader:
     return reader
 
 
-def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[_Page], list[int]]:
-    """Text of every page (empty when a page fails) and the 0-based indices of the pages
-    that failed."""
+def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[_Page], list[int], list[int]]:
+    """Text of every page (empty when a page fails), the 0-based indices of the pages that
+    failed, and of those the ones over pypdf's decompression limit."""
     pages: list[_Page] = []
     failed: list[int] = []
+    over_limit: list[int] = []
     for index in range(page_count):
         try:
             text = reader.pages[index].extract_text() or ""
@@ -140,13 +143,24 @@ def _extract_pages(reader: PdfReader, page_count: int) -> tuple[list[_Page], lis
             raise _needs_password() from exc
         except MemoryError:
             raise  # the sandbox turns it into a clear failure; a page must not hide it
+        except LimitReachedError as exc:
+            failed.append(index)
+            text = ""
+            # A stream that inflates past pypdf's cap is a decompression bomb far more
+            # often than a real page, and PDFium has no cap: such a page is not retried.
+            # pypdf raises the same error for reference loops, which PDFium may read.
+            if "decompress" in str(exc) or "exceeds" in str(exc):
+                log.warning("pdf page %d: over the size limit, skipped: %s", index + 1, exc)
+                over_limit.append(index)
+            else:
+                log.warning("pdf page %d: text extraction failed: %s", index + 1, exc)
         except Exception as exc:
             # One broken page should not lose the rest of the document.
             log.warning("pdf page %d: text extraction failed: %s", index + 1, exc)
             failed.append(index)
             text = ""
         pages.append(_Page(index + 1, _clean(text)))
-    return pages, failed
+    return pages, failed, over_limit
 
 
 def _read_failed_again(
@@ -211,11 +225,14 @@ def _read_columns_again(pdfium: PdfiumReader, pages: list[_Page]) -> tuple[list[
 
 
 def _font_headings(
-    pdfium: PdfiumReader, page_count: int, running: frozenset[str]
+    pdfium: PdfiumReader, page_count: int, running: frozenset[str], skip: Collection[int]
 ) -> list[OutlineEntry]:
-    """Headings guessed from the fonts and numbering of the PDFium-measured lines."""
+    """Headings guessed from the fonts and numbering of the PDFium-measured lines (pages in
+    ``skip`` are not measured: PDFium would inflate their oversized streams)."""
     measured: dict[int, list[Line]] = {}
     for index in range(page_count):
+        if index in skip:
+            continue
         lines = pdfium.page_lines(index)
         if lines is None:
             continue
