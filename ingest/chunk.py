@@ -5,6 +5,13 @@ the ancestor headings and its own. A section over budget is packed greedily by b
 a block over budget is cut at line ends, then sentence ends, then (last resort) between
 tokens. Nothing but whitespace at chunk edges is ever dropped. Text before the first
 heading gets an empty heading path (the document title is the store's to add).
+
+FAQ and exam structure (see ``ingest.structure``) divides a section further into units:
+each FAQ question with its answer, and each exam question with its options, answer and
+explanation, is packed on its own, so two questions never share a chunk and a question
+is parted from its answer only when the unit alone is over budget (every piece keeps
+the unit's kind and question). An exam part header found in the text ("二、选择题") is
+added to the heading path of the questions under it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from ingest.structure import question_headings, units
 from ingest.types import Block, BlockKind, Chunk, ParsedDocument
 
 # CJK ideographs and radicals, CJK punctuation, kana, bopomofo, hangul, full-width forms.
@@ -47,19 +55,23 @@ def chunk(doc: ParsedDocument, *, max_tokens: int = 400) -> list[Chunk]:
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
     chunks: list[Chunk] = []
-    for path, blocks in _section_bodies(doc.blocks):
-        for text, pages in _pack(blocks, max_tokens):
-            known = [p for p in pages if p is not None]
-            chunks.append(
-                Chunk(
-                    ordinal=len(chunks),
-                    heading_path=path,
-                    text=text,
-                    page_start=min(known) if known else None,
-                    page_end=max(known) if known else None,
-                    token_count=count_tokens(text),
+    for path, blocks, question in _section_bodies(doc.blocks):
+        for unit in units(path, blocks, question):
+            unit_path = (*path, unit.part) if unit.part else path
+            for text, pages in _pack(list(unit.blocks), max_tokens):
+                known = [p for p in pages if p is not None]
+                chunks.append(
+                    Chunk(
+                        ordinal=len(chunks),
+                        heading_path=unit_path,
+                        text=text,
+                        page_start=min(known) if known else None,
+                        page_end=max(known) if known else None,
+                        token_count=count_tokens(text),
+                        kind=unit.kind,
+                        question=unit.question,
+                    )
                 )
-            )
     return chunks
 
 
@@ -81,12 +93,15 @@ def _sections(blocks: Iterable[Block]) -> list[_Section]:
     return sections
 
 
-def _section_bodies(blocks: Iterable[Block]) -> Iterator[tuple[tuple[str, ...], list[Block]]]:
-    """Each section's path and body; an empty leaf heading becomes its own body."""
+def _section_bodies(
+    blocks: Iterable[Block],
+) -> Iterator[tuple[tuple[str, ...], list[Block], str | None]]:
+    """Each section's path, body and question heading; an empty leaf heading is its body."""
     sections = _sections(blocks)
+    questions = question_headings([s.path for s in sections if s.heading is not None])
     for i, section in enumerate(sections):
         if section.body:
-            yield section.path, section.body
+            yield section.path, section.body, questions.get(section.path)
             continue
         heading = section.heading
         if heading is None or not heading.text.strip():
@@ -95,7 +110,11 @@ def _section_bodies(blocks: Iterable[Block]) -> Iterator[tuple[tuple[str, ...], 
         has_children = following is not None and following.level > heading.level
         if not has_children:
             # Without this the heading's words would appear in no chunk text at all.
-            yield section.path, [Block(BlockKind.PARAGRAPH, heading.text, page=heading.page)]
+            yield (
+                section.path,
+                [Block(BlockKind.PARAGRAPH, heading.text, page=heading.page)],
+                None,
+            )
 
 
 def _pack(blocks: list[Block], max_tokens: int) -> Iterator[tuple[str, list[int | None]]]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ingest.chunk import chunk, count_tokens
 from ingest.parse import parse, parse_markdown
-from ingest.types import Block, BlockKind, Chunk, ParsedDocument
+from ingest.types import Block, BlockKind, Chunk, ChunkKind, ParsedDocument
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAST = settings(max_examples=100, deadline=None)
@@ -170,18 +170,72 @@ _word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12) 
 )
 _line = st.lists(_word, min_size=1, max_size=12).map(" ".join)
 
+# Lines of FAQ and question-bank shape, so the properties also cover structured sections:
+# Q/A and 问/答 pairs, bold questions, numbered items (in sequence or not), options,
+# answers, explanations and exam part headers ("一、选择题") that join the heading path.
+_QA_LINE = st.sampled_from(
+    [
+        "Q: {}?",
+        "A: {}",
+        "Q1. {}",
+        "Question: {}",
+        "Answer: {}",
+        "问：{}？",
+        "答：{}",
+        "问:{}",
+        "**{}?**",
+        "***Q***: {}",
+        "1. {}",
+        "2. {}",
+        "3. {}",
+        "1、{}",
+        "2、{}",
+        "（1）{}",
+        "（2）{}",
+        "第1题 {}",
+        "第2题 {}",
+        "A. {} B. {}",
+        "(A) {}",
+        "(B) {}",
+        "C. {}",
+        "答案：{}",
+        "【答案】{}",
+        "【解析】{}",
+        "解析：{}",
+        "Explanation: {}",
+        "解. {}",
+        "一、选择题（每题 3 分）",
+        "二、解答题",
+        "Part II: Multiple choice",
+        "一、选择题（每题 3 分）\n1. {}\nA. {} B. {}\n2. {}\n(A) {}\n(B) {}\n答案：{}",
+        "{}",
+    ]
+)
+
+
+@st.composite
+def _structured_text(draw: st.DrawFn) -> str:
+    lines = []
+    for template in draw(st.lists(_QA_LINE, min_size=1, max_size=16)):
+        lines.append(template.format(*(draw(_line) for _ in range(template.count("{}")))))
+    return "\n".join(lines)
+
 
 @st.composite
 def _blocks(draw: st.DrawFn) -> list[Block]:
-    """Random block sequences: headings of any level, paragraphs of any text."""
+    """Random block sequences: headings of any level (some of them questions), paragraphs
+    of any text, and paragraphs of FAQ and question-bank lines."""
     blocks: list[Block] = []
     for i in range(draw(st.integers(0, 14))):
         page = draw(st.none() | st.integers(1, 9))
         if draw(st.booleans()):
-            blocks.append(h(draw(st.integers(1, 6)), f"H{i} {draw(_word)}", page))
+            ending = draw(st.sampled_from(["", "", "?", "？", " 吗"]))
+            blocks.append(h(draw(st.integers(1, 6)), f"H{i} {draw(_word)}{ending}", page))
         else:
             text = draw(
-                st.text(min_size=1, max_size=300) | st.lists(_line, max_size=40).map("\n".join)
+                st.text(min_size=1, max_size=300)
+                | st.lists(_line, max_size=40).map("\n".join)
+                | _structured_text()
             )
             blocks.append(p(text, page))
     return blocks
@@ -215,13 +269,27 @@ def _expected_sections(blocks: list[Block]) -> list[tuple[tuple[str, ...], str]]
     return out
 
 
-def _group(chunks: list[Chunk]) -> list[tuple[tuple[str, ...], str]]:
+def _group(
+    chunks: list[Chunk], blocks: list[Block] | None = None
+) -> list[tuple[tuple[str, ...], str]]:
+    """Consecutive chunks of one section joined: (heading path, squashed text).
+
+    A path one longer than a heading path of ``blocks`` ends in an exam part header
+    found in the section's text; it must be one of the section's own lines.
+    """
+    headings = {p for p, _ in _expected_sections(blocks)} if blocks is not None else set()
     groups: list[tuple[tuple[str, ...], str]] = []
     for c in chunks:
-        if groups and groups[-1][0] == c.heading_path:
-            groups[-1] = (c.heading_path, groups[-1][1] + squash(c.text))
+        path = c.heading_path
+        if blocks is not None and path not in headings:
+            path, part = path[:-1], path[-1]
+            assert path in headings and part in {
+                line.strip() for b in blocks for line in b.text.splitlines()
+            }
+        if groups and groups[-1][0] == path:
+            groups[-1] = (path, groups[-1][1] + squash(c.text))
         else:
-            groups.append((c.heading_path, squash(c.text)))
+            groups.append((path, squash(c.text)))
     return groups
 
 
@@ -231,11 +299,12 @@ def test_property_blocks_nothing_dropped_and_within_budget(
     blocks: list[Block], max_tokens: int
 ) -> None:
     chunks = chunk(ParsedDocument(blocks=tuple(blocks)), max_tokens=max_tokens)
-    assert _group(chunks) == _expected_sections(blocks)
+    assert _group(chunks, blocks) == _expected_sections(blocks)
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
     for c in chunks:
         assert c.text and c.text == c.text.strip("\n")
         assert c.token_count == count_tokens(c.text) <= max_tokens
+        assert c.kind is not ChunkKind.SECTION or c.question is None
 
 
 @st.composite
@@ -260,6 +329,7 @@ def _markdown(draw: st.DrawFn) -> tuple[str, list[Block]]:
             text = "\n".join(draw(st.lists(_line, min_size=1, max_size=30)))
             parts.append(text)
             expected.append(p(text))
+
         elif kind == "fence":
             char = draw(st.sampled_from("`~"))
             fence = char * draw(st.integers(3, 5))
@@ -308,6 +378,28 @@ def test_property_markdown_parse_then_chunk(
     assert got == [(b.kind, b.level, b.text) for b in _merge_code(expected)]
     chunks = chunk(parsed, max_tokens=max_tokens)
     assert _group(chunks) == _expected_sections(list(parsed.blocks))
+    assert all(c.token_count <= max_tokens for c in chunks)
+
+
+@st.composite
+def _structured_markdown(draw: st.DrawFn) -> str:
+    """Markdown of headings (some questions) and FAQ / question-bank paragraphs."""
+    parts: list[str] = []
+    for i in range(draw(st.integers(1, 10))):
+        if draw(st.booleans()):
+            ending = draw(st.sampled_from(["", "?", "？"]))
+            parts.append(f"{'#' * draw(st.integers(1, 4))} H{i} {draw(_line)}{ending}")
+        else:
+            parts.append(draw(_structured_text()))
+    return "\n\n".join(parts) + "\n"
+
+
+@FAST
+@given(source=_structured_markdown(), max_tokens=st.integers(8, 200))
+def test_property_structured_markdown_nothing_dropped(source: str, max_tokens: int) -> None:
+    parsed = parse_markdown(source)
+    chunks = chunk(parsed, max_tokens=max_tokens)
+    assert _group(chunks, list(parsed.blocks)) == _expected_sections(list(parsed.blocks))
     assert all(c.token_count <= max_tokens for c in chunks)
 
 

@@ -1,0 +1,541 @@
+"""Find FAQ questions and exam questions in a section, so each becomes one chunk.
+
+The chunker asks two things of this module:
+
+* ``question_headings``: which sections are headed by a question ("How do I ...?",
+  "5.15.5 How long must ...?", "## 年假可以跨年使用吗？"). Such a section's body is the
+  answer, and the whole section becomes one FAQ unit.
+* ``units``: how one section's body divides into units. Inside a section, questions
+  are found line by line (PDF paragraph blocks often hold several questions, and one
+  question may span blocks and pages):
+
+  - FAQ lines: ``Q:``/``Q1.``/``Question:``/``问：``/``***Q***:`` lines, and lines that are
+    a bold question alone (``**How do I reset my password?**``). Each runs up to the
+    next such line.
+  - Exam questions: a run of items numbered 1, 2, 3 ... in one style (``1.``, ``1、``,
+    ``（1）``, ``第1题``, ``例1``), each running up to the next item, a part header
+    ("二、选择题（每题 3 分）") or the end of the section. A run counts only when it is
+    clearly an exam: it follows an exam part header or sits under an exam heading, or
+    at least half of its items (and two or more) have options A/B... or an answer or
+    explanation line. Items numbered in another style inside a run ("(1)" sub-questions
+    of "1.") stay inside their item.
+
+Units never drop, reorder or add text: a section's units, read in order, are its blocks
+(a block cut between two units becomes two blocks of the same kind and page).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from itertools import pairwise
+
+from ingest.types import Block, BlockKind, ChunkKind
+
+# Longest question text kept; a stem that runs on (an exam item without options) is cut.
+_MAX_QUESTION_CHARS = 300
+
+# What may come before a marker on a line: indentation, Markdown quote markers, a bullet.
+_LEAD = r"^[\s>]*(?:[-*+•]\s+)?"
+# Markdown emphasis around a marker or a whole line: *, **, ***, _, __.
+_EMPH = r"[*_]{0,3}"
+
+# A question's own marker at the start of a line or heading: "Q:", "Q1.", "***Q***:",
+# "**Q:**", "Question 2:", "问：", "问:", "问题：". The "Q" must stand alone ("Quick:" is not).
+_Q_MARKER = re.compile(
+    _LEAD
+    + _EMPH
+    + r"(?:Q(?:uestion)?\s*\d{0,3}|问题?\s*\d{0,3})"
+    + _EMPH
+    + r"\s*[:：.．)）]"
+    + _EMPH
+    + r"\s*",
+    re.IGNORECASE,
+)
+# The matching answer marker, only used to confirm that Q lines are a Q/A list.
+_A_MARKER = re.compile(
+    _LEAD + _EMPH + r"(?:A(?:nswer)?\s*\d{0,3}|答|回答|解答)" + _EMPH + r"\s*[:：.．)）]",
+    re.IGNORECASE,
+)
+# A line that is a bold run alone: "**How do I reset my password?**", "__Why?__".
+_BOLD_LINE = re.compile(_LEAD + r"(\*{2,3}|_{2,3})(?P<inner>[^*_].*?)\1\s*[:：]?\s*$")
+
+# Question endings that need no context: a question mark, or Chinese 吗/呢 (+ mark).
+_STRONG_END = re.compile(r"(?:[?？]|[吗呢嘛][?？。]?)\s*$")
+# Openings and endings that usually make a question, but also start ordinary headings
+# ("How it works", "Do not edit"); they count only among other questions or under an
+# FAQ heading. English words whole, Chinese ones as prefixes.
+_WEAK_START = re.compile(
+    r"^(?:(?:how|what|why|when|where|who|whom|whose|which|can|could|should|shall|is|are|"
+    r"am|do|does|did|will|would|may|might|must|has|have|was|were)\b|"
+    r"如何|怎么|怎样|为什么|为何|什么|哪|谁|是否|能否|可否|能不能|是不是|有没有|可不可以)",
+    re.IGNORECASE,
+)
+_WEAK_END = re.compile(r"(?:多远|多少|多久|多大|多长|几[个次天年]?|什么|哪[里儿些个])\s*$")
+# Headings that make their sub-headings an FAQ.
+_FAQ_CONTEXT = re.compile(
+    r"\bFAQs?\b|frequently asked|\bQ\s*&\s*A\b|常见问题|问答|答疑|问题解答|疑难解答", re.IGNORECASE
+)
+# Section numbering in front of a heading's words: "5.15.5 ", "3) ", "第二章 ", "一、".
+_HEADING_NUMBER = re.compile(
+    r"^\s*(?:\d+(?:\.\d+)*[.)．、]?|[（(]\d+[)）]|第[\d一二三四五六七八九十百]+[章节条题部分]+"
+    r"|[一二三四五六七八九十]+[、．.])\s*"
+)
+
+# An exam part header: "一、选择题（每题 3 分）", "第二部分", "Part II", "Section B".
+# Digits after "Section" are left out: "Section 3 describes ..." is prose.
+_PART = re.compile(
+    r"^\s*(?:[一二三四五六七八九十]{1,3}\s*[、．.]|第[一二三四五六七八九十\d]{1,3}部分"
+    r"|(?:Part|Section)\s+(?:[IVX]{1,4}|[A-H])\b"
+    r"|Part\s+\d{1,2}\b)"
+)
+# A part header or heading that names a kind of exam question, and nothing else but its
+# numbering and points: "一、选择题（每题 3 分）", "第二部分 阅读理解题", "Part II: Multiple
+# Choice (20 points)", "Exercises". "选择题相关" or "选择题示例" (about questions) is not,
+# nor a bare "Questions" (a README's "## Questions" lists ways to get help).
+_EXAM_HEADER = re.compile(
+    r"^\s*(?:[一二三四五六七八九十]{1,3}\s*[、．.]|第[一二三四五六七八九十\d]{1,3}(?:部分|大题)"
+    r"|(?:Part|Section)\s+(?:[IVX]{1,4}|[A-H]|\d{1,2})\s*[:：.．-]?|\d{1,2}\s*[.．、])?\s*"
+    r"(?:[单多不定]*项?[选择填空判断解答计算证明简答问答应用论述综合分析作图阅读改错翻译]{1,4}题"
+    r"|习题|练习题?|试题|考题|测验题?"
+    r"|(?:multiple[- ]choice|true[- /]or[- /]false|fill[- ]in[- ]the[- ]blanks?|short[- ]answer)"
+    r"(?:\s+questions?)?|(?:essay|review|practice|exam(?:ination)?|quiz|test)\s+questions?"
+    r"|exercises?|quiz(?:zes)?)"
+    r"\s*(?:[（(][^）)]*[)）])?\s*[:：.．]?\s*$",
+    re.IGNORECASE,
+)
+
+# Numbered exam items by style. The number may be wrapped in emphasis ("**1.**").
+# "1." must not be a decimal ("3.14 is ...").
+_ITEM_STYLES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("dot", re.compile(_LEAD + _EMPH + r"(\d{1,3})\s*[.．]" + _EMPH + r"(?!\d)\s*")),
+    ("comma", re.compile(_LEAD + _EMPH + r"(\d{1,3})\s*、" + _EMPH + r"\s*")),
+    ("paren", re.compile(_LEAD + r"[（(]\s*(\d{1,3})\s*[)）]\s*")),
+    ("close", re.compile(_LEAD + r"(\d{1,3})\s*[)）]\s*")),
+    ("ti", re.compile(r"^\s*第\s*([\d一二三四五六七八九十]{1,4})\s*题[.．:：、]?\s*")),
+    ("li", re.compile(r"^\s*例\s*(\d{1,3})(?!\d)[.．:：、]?\s*")),
+)
+# An option marker: "A." "B、" "C．" "(D)" "（A）", at a line start or after a space
+# (options often share a line: "A. 0 B. 1 C. 2 D. 3"). "A.5" is a number, not an option.
+_OPTION = re.compile(r"(?:^|(?<=\s))(?:[（(]([A-H])[)）]|([A-H])\s*[.．、](?!\d))")
+_OPTION_LINE = re.compile(_LEAD + r"(?:[（(][A-H][)）]|[A-H]\s*[.．、](?!\d))")
+# Options A and B inside a line of text (after the stem, on the stem's line).
+_INLINE_OPTIONS = re.compile(
+    r"\s(?:[（(]A[)）]|A\s*[.．、](?!\d)).*?\s(?:[（(]B[)）]|B\s*[.．、](?!\d))"
+)
+# Option A inside the stem's line, when option B and on follow on their own lines.
+_FIRST_OPTION = re.compile(r"\s(?:[（(]A[)）]|A\s*[.．、](?!\d))")
+# An answer or explanation line: "答案：", "【解析】", "Answer:", "正确答案", "解." (a
+# worked solution), "证." (a proof), "Explanation:".
+_ANSWER = re.compile(
+    _LEAD
+    + _EMPH
+    + r"(?:【\s*(?:答案|解析|解答|分析|详解|点评|答)\s*】|(?:正确答案|参考答案|标准答案)"
+    r"|(?:答案|解析|解答|分析|详解|Answers?|Explanation|Solution)\s*" + _EMPH + r"\s*[:：]"
+    r"|[解证答]\s*[.．:：]|(?:Proof|Solution)\s*[.:])",
+    re.IGNORECASE,
+)
+# The same inside a line (PDF text joined into long lines): Chinese "解."/"证." after a
+# sentence end, bracketed or colon-marked Chinese markers anywhere. English words need
+# a line start ("Solution:" inside a sentence is too common).
+_ANSWER_INLINE = re.compile(
+    r"(?<=[。．.？?！!；;）)])\s*[解证]\s*[.．:：]"
+    r"|【\s*(?:答案|解析|解答|分析|详解|点评)\s*】|(?:正确答案|参考答案|答案|解析)\s*[:：]"
+)
+# An answer filled into the stem's brackets: "... 正确的结果是 ( C )".
+_ANSWER_BRACKET = re.compile(r"[（(]\s*[A-H]\s*[)）]\s*[.。．]?\s*$")
+# Dot leaders between a stem and its answer bracket ("· · · · ·( C )", ".......").
+_LEADERS = re.compile(r"\s*(?:[·.…]\s*){4,}")
+_CJK_CHAR = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_EMPHASIS = re.compile(r"\*{1,3}|(?<!\w)_{1,3}|_{1,3}(?!\w)")
+_SPACES = re.compile(r"\s+")
+# Private-use code points: pieces of big brackets and braces in PDF math fonts.
+_PRIVATE_USE = re.compile(r"[\ue000-\uf8ff]")
+
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A run of a section's blocks that is chunked on its own.
+
+    ``part`` is an exam part header found in the text ("二、选择题（每题 3 分）") that heads
+    this unit; the chunker adds it to the heading path.
+    """
+
+    kind: ChunkKind
+    blocks: tuple[Block, ...]
+    question: str | None = None
+    part: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    block: int  # index of its block in the section body
+    index: int  # line number inside that block
+    text: str
+    scan: bool  # may start a unit (not a line of code or a table)
+    page: int | None
+
+
+@dataclass(slots=True)
+class _Run:
+    style: str
+    number: int
+    items: list[int]  # line index of each item's first line
+    part: int | None  # line index of the part header before it
+    end: int = 0
+
+
+# ---------------------------------------------------------------- headings
+
+
+def question_headings(paths: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
+    """Which section paths end in a question heading, with the question text.
+
+    A heading ending in ?/？/吗 or starting with a Q marker always counts. One that only
+    opens like a question ("How to ...", "什么是 ...") counts under an FAQ heading, or
+    when at least three of its siblings, and half of them, look like questions.
+    """
+    siblings: dict[tuple[str, ...], set[str]] = {}
+    for path in paths:
+        if path:
+            siblings.setdefault(path[:-1], set()).add(path[-1])
+    looks_like = {
+        parent: sum(_heading_strength(h) > 0 for h in heads) for parent, heads in siblings.items()
+    }
+    found: dict[tuple[str, ...], str] = {}
+    for path in paths:
+        if not path or path in found:
+            continue
+        strength = _heading_strength(path[-1])
+        parent = path[:-1]
+        weak_ok = any(_FAQ_CONTEXT.search(h) for h in parent) or (
+            looks_like[parent] >= 3 and 2 * looks_like[parent] >= len(siblings[parent])
+        )
+        if strength == 2 or (strength == 1 and weak_ok):
+            found[path] = _clean(_strip_heading_marks(path[-1]))
+    return found
+
+
+def _heading_strength(heading: str) -> int:
+    """2: surely a question; 1: opens or ends like one; 0: not a question."""
+    if _Q_MARKER.match(heading):
+        return 2
+    words = _strip_heading_marks(heading)
+    if _STRONG_END.search(words):
+        return 2
+    if _WEAK_START.match(words) or _WEAK_END.search(words):
+        return 1
+    return 0
+
+
+def _strip_heading_marks(heading: str) -> str:
+    """The heading's words without a Q marker or section number in front."""
+    m = _Q_MARKER.match(heading)
+    if m:
+        return heading[m.end() :].strip()
+    return _HEADING_NUMBER.sub("", heading, count=1).strip()
+
+
+# ---------------------------------------------------------------- sections
+
+
+def units(
+    path: tuple[str, ...], blocks: Sequence[Block], question: str | None = None
+) -> list[Unit]:
+    """Divide one section's body into units (one, of kind SECTION, when nothing is found).
+
+    ``question`` is the section's heading as a question (see ``question_headings``): the
+    whole body is then its answer, one unit.
+    """
+    body = tuple(blocks)
+    lines = _lines(body)
+    if question is not None:
+        return [Unit(_faq_or_exam(lines, 0, len(lines)), body, question)]
+    found = _faq_units(path, body, lines) or _exam_units(path, body, lines)
+    return found or [Unit(ChunkKind.SECTION, body)]
+
+
+def _lines(blocks: Sequence[Block]) -> list[_Line]:
+    out: list[_Line] = []
+    for b, block in enumerate(blocks):
+        scan = block.kind not in (BlockKind.CODE, BlockKind.TABLE)
+        for i, text in enumerate(block.text.splitlines(keepends=True)):
+            out.append(_Line(b, i, text, scan, block.page))
+    return out
+
+
+def _cut(
+    blocks: Sequence[Block], lines: Sequence[_Line], start: int, end: int
+) -> tuple[Block, ...]:
+    """The blocks holding lines[start:end]; a block cut there keeps its kind and page."""
+    out: list[Block] = []
+    i = start
+    while i < end:
+        b = lines[i].block
+        j = i
+        while j < end and lines[j].block == b:
+            j += 1
+        block = blocks[b]
+        whole = lines[i].index == 0 and (j == len(lines) or lines[j].block != b)
+        if whole:
+            out.append(block)
+        else:
+            text = "".join(line.text for line in lines[i:j])
+            if text.strip():
+                out.append(replace(block, text=_strip_blank_lines(text)))
+        i = j
+    return tuple(out)
+
+
+def _strip_blank_lines(text: str) -> str:
+    """Drop blank lines at both ends and trailing space; keep the first line's indent."""
+    return re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
+
+
+def _split(
+    blocks: Sequence[Block],
+    lines: Sequence[_Line],
+    spans: Sequence[tuple[int, int, ChunkKind, str | None, str | None]],
+) -> list[Unit]:
+    """Units from (start, end, kind, question, part) spans; gaps become SECTION units."""
+    out: list[Unit] = []
+
+    def add(start: int, end: int, kind: ChunkKind, q: str | None, part: str | None) -> None:
+        cut = _cut(blocks, lines, start, end)
+        if cut:
+            out.append(Unit(kind, cut, q, part))
+
+    pos = 0
+    for start, end, kind, q, part in spans:
+        if start > pos:
+            add(pos, start, ChunkKind.SECTION, None, None)
+        add(start, end, kind, q, part)
+        pos = end
+    if pos < len(lines):
+        add(pos, len(lines), ChunkKind.SECTION, None, None)
+    return out
+
+
+# ---------------------------------------------------------------- FAQ lines
+
+
+def _faq_units(
+    path: tuple[str, ...], blocks: Sequence[Block], lines: Sequence[_Line]
+) -> list[Unit]:
+    """Q:/A:, 问/答 and bold-question lines, each question up to the next one."""
+    starts: list[tuple[int, str]] = []
+    for i, line in enumerate(lines):
+        if not line.scan:
+            continue
+        q = _faq_question(line.text)
+        if q is not None:
+            starts.append((i, q))
+    if not starts:
+        return []
+    answered = any(_A_MARKER.match(line.text) for line in lines[starts[0][0] + 1 :])
+    in_faq = any(_FAQ_CONTEXT.search(h) for h in path)
+    if not (len(starts) >= 2 or answered or in_faq):
+        return []
+    spans: list[tuple[int, int, ChunkKind, str | None, str | None]] = []
+    for k, (i, q) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(lines)
+        if not q:  # "Q:" alone on its line: the question is on the next one
+            q = _next_words(lines, i + 1, end)
+        spans.append((i, end, _faq_or_exam(lines, i, end), q or None, None))
+    return _split(blocks, lines, spans)
+
+
+def _faq_question(text: str) -> str | None:
+    """The question a line opens (may be "" when it is on the next line), or None."""
+    m = _Q_MARKER.match(text)
+    if m:
+        return _clean(text[m.end() :])
+    m = _BOLD_LINE.match(text)
+    if m:
+        inner = m.group("inner").strip()
+        q = _Q_MARKER.match(inner)
+        if q:
+            return _clean(inner[q.end() :])
+        if _STRONG_END.search(inner):
+            return _clean(inner)
+    return None
+
+
+def _next_words(lines: Sequence[_Line], start: int, end: int) -> str:
+    for line in lines[start:end]:
+        if line.text.strip() and not _A_MARKER.match(line.text):
+            return _clean(line.text)
+    return ""
+
+
+# ---------------------------------------------------------------- exam questions
+
+
+def _exam_units(
+    path: tuple[str, ...], blocks: Sequence[Block], lines: Sequence[_Line]
+) -> list[Unit]:
+    """Runs of numbered exam items, each item one QUESTION unit."""
+    under_exam = bool(path) and bool(_EXAM_HEADER.match(path[-1]))
+    spans: list[tuple[int, int, ChunkKind, str | None, str | None]] = []
+    for run in _runs(lines):
+        part = lines[run.part].text.strip() if run.part is not None else None
+        if not _is_exam(run, lines, under_exam or bool(part and _EXAM_HEADER.match(part))):
+            continue
+        if run.part is not None and part is not None:
+            spans.append((run.part, run.items[0], ChunkKind.SECTION, None, part))
+        bounds = [*run.items, run.end]
+        for start, end in pairwise(bounds):
+            spans.append((start, end, ChunkKind.QUESTION, _stem(lines, start, end) or None, part))
+    return _split(blocks, lines, spans) if spans else []
+
+
+def _runs(lines: Sequence[_Line]) -> Iterator[_Run]:
+    """Runs of items numbered n, n+1, ... in one style, cut at part headers.
+
+    Inside a run, an item of another style is a sub-question and stays in its item, and
+    one of the same style out of sequence is text (a wrapped line that happens to start
+    with "6."); only a new "1" ends the run and starts the next.
+    """
+    run: _Run | None = None
+    part: int | None = None
+    for i, line in enumerate(lines):
+        if not line.scan:
+            continue
+        if _PART.match(line.text):
+            if run is not None:
+                run.end = i
+                yield run
+            run, part = None, i
+            continue
+        item = _item(line.text)
+        if item is None:
+            continue
+        style, number, _ = item
+        if run is not None:
+            if style != run.style:
+                continue
+            if number == run.number + 1:
+                run.items.append(i)
+                run.number = number
+                continue
+            if number != 1:
+                continue  # "6. ······6分", a wrapped formula's "3 ．": not a new question
+            run.end = i
+            yield run
+        run, part = _Run(style, number, [i], part), None
+    if run is not None:
+        run.end = len(lines)
+        yield run
+
+
+def _item(text: str) -> tuple[str, int, int] | None:
+    """(style, number, end of the number marker) when the line opens a numbered item."""
+    for style, pattern in _ITEM_STYLES:
+        m = pattern.match(text)
+        if m:
+            return style, _number(m.group(1)), m.end()
+    return None
+
+
+def _number(digits: str) -> int:
+    """'12' -> 12, '十二' -> 12, '二十' -> 20, '三' -> 3."""
+    if digits.isdigit():
+        return int(digits)
+    tens, _, ones = digits.rpartition("十")
+    if "十" not in digits:
+        return _CN_DIGITS.get(digits, 0)
+    return (_CN_DIGITS.get(tens, 0) if tens else 1) * 10 + _CN_DIGITS.get(ones, 0)
+
+
+def _is_exam(run: _Run, lines: Sequence[_Line], in_exam_part: bool) -> bool:
+    """At least two items, and an exam context or answers/options in half of them."""
+    n = len(run.items)
+    if n < 2:
+        return False
+    if in_exam_part:
+        return True
+    bounds = [*run.items, run.end]
+    evidence = sum(_has_exam_evidence(lines, a, b) for a, b in pairwise(bounds))
+    return evidence >= 2 and 2 * evidence >= n
+
+
+def _has_exam_evidence(
+    lines: Sequence[_Line], start: int, end: int, *, answers: bool = True
+) -> bool:
+    """Options A and B, or (with ``answers``) an answer/explanation line or bracket."""
+    letters: set[str] = set()
+    for i in range(start, end):
+        text = lines[i].text
+        if answers and (
+            _ANSWER.match(text) or _ANSWER_INLINE.search(text) or _ANSWER_BRACKET.search(text)
+        ):
+            return True
+        # Option lines, and the item's own line: "...正确的是 ( C ) (A) 甲" puts A there.
+        if i == start or _OPTION_LINE.match(text):
+            letters.update(a or b for a, b in _OPTION.findall(text))
+    return {"A", "B"} <= letters
+
+
+def _faq_or_exam(lines: Sequence[_Line], start: int, end: int) -> ChunkKind:
+    """A question with options A, B ... is an exam's ("Q1. ... A. ... B. ..."), else FAQ.
+
+    Answer markers alone don't decide: an FAQ has answers too ("A:", "答：").
+    """
+    has_options = _has_exam_evidence(lines, start, end, answers=False)
+    return ChunkKind.QUESTION if has_options else ChunkKind.FAQ
+
+
+def _stem(lines: Sequence[_Line], start: int, end: int) -> str:
+    """The item's words before its options, answer or sub-questions, without its number."""
+    first = lines[start].text
+    item = _item(first)
+    parts = [first[item[2] :] if item else first]
+    options_follow = False
+    for line in lines[start + 1 : end]:
+        text = line.text
+        if line.page != lines[start].page:
+            break  # the next page's running header is not the stem
+        if not text.strip():
+            if "".join(parts).strip():
+                break
+            continue
+        if _OPTION_LINE.match(text):
+            options_follow = True
+            break
+        if _ANSWER.match(text) or _item(text) is not None:
+            break
+        parts.append(text)
+    # Cut early: the searches below are quadratic on a pathological one-line item.
+    stem = _join_lines(parts)[: 4 * _MAX_QUESTION_CHARS]
+    answer = _ANSWER_INLINE.search(stem)
+    if answer:
+        stem = stem[: answer.start()]
+    # Options sharing the stem's line ("... 是( ). A. x B. y") are not the stem.
+    inline = _INLINE_OPTIONS.search(stem) or (options_follow and _FIRST_OPTION.search(stem))
+    return _clean(stem[: inline.start()] if inline else stem)
+
+
+def _join_lines(parts: Sequence[str]) -> str:
+    """Join wrapped lines: no space between two CJK characters, one otherwise."""
+    out = ""
+    for part in parts:
+        text = part.strip()
+        if not text:
+            continue
+        if out and not (_CJK_CHAR.match(out[-1]) and _CJK_CHAR.match(text[0])):
+            out += " "
+        out += text
+    return out
+
+
+def _clean(text: str) -> str:
+    """Question text for display: no emphasis marks, dot leaders or runs of spaces."""
+    text = _PRIVATE_USE.sub("", _EMPHASIS.sub("", text))
+    text = _LEADERS.sub(" ", text)
+    text = _SPACES.sub(" ", text).strip()
+    if len(text) > _MAX_QUESTION_CHARS:
+        text = text[: _MAX_QUESTION_CHARS - 1].rstrip() + "…"
+    return text
