@@ -20,7 +20,7 @@ from ingest.parse.pdf_layout import (
     furniture,
     join_lines,
     running_keys,
-    strip_furniture,
+    strip_repeats,
 )
 from ingest.parse.pdf_text import PdfiumReader, score_text
 from ingest.types import Block, BlockKind, ParsedDocument
@@ -65,7 +65,8 @@ def parse_pdf(path: Path) -> ParsedDocument:
 
         # Running headers, footers and page numbers are no part of any section.
         keys = running_keys([p.text.split("\n") for p in pages])
-        pages = [replace(p, text=strip_furniture(p.text, keys)) for p in pages]
+        texts = strip_repeats([p.text for p in pages], keys)
+        pages = [replace(p, text=text) for p, text in zip(pages, texts, strict=True)]
 
         outline = _read_outline(reader, page_count)
         strict = False

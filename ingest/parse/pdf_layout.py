@@ -184,6 +184,23 @@ def strip_furniture(text: str, keys: Iterable[str]) -> str:
     return "\n".join(line for i, line in enumerate(lines) if i not in drop).strip("\n")
 
 
+def strip_repeats(texts: Sequence[str], keys: frozenset[str]) -> list[str]:
+    """Pages' texts with running headers and footers kept only where they first appear,
+    and page numbers removed everywhere.
+
+    A running header often names the document ("XX University exam paper, 2022"): once,
+    it tells search what the document is; on every page it is noise in every chunk.
+    """
+    seen: set[str] = set()
+    out = []
+    for text in texts:
+        lines = text.split("\n")
+        first = {_line_key(lines[i]) for i in _edges(lines)} & keys - seen
+        seen |= first
+        out.append(strip_furniture(text, keys - first))
+    return out
+
+
 # --- Joining the lines of a paragraph -----------------------------------------------------
 
 _CJK = (
