@@ -16,12 +16,20 @@ import logging
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from ingest.parse.pdf_layout import Line, column_text, find_gutter, read_lines, read_pieces
+from ingest.parse.pdf_layout import (
+    Line,
+    Piece,
+    column_text,
+    find_gutter,
+    read_lines,
+    read_pieces,
+)
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +173,30 @@ def score_text(text: str) -> TextScore:
     return TextScore(content, suspect, salad, len(scripts))
 
 
+_T = TypeVar("_T")
+
+
+def _column_pieces(textpage: Any) -> tuple[list[Piece], tuple[float, float]] | None:
+    """The line pieces of a two-column page drawn out of column order, with its gutter;
+    None for any other page."""
+    import pypdfium2.raw as pdfium_c
+
+    raw = textpage.raw
+    # PDFium's text rectangles (one per run of a line, in drawing order) are cheap: the
+    # characters are read only for a page that needs it.
+    box = tuple(ctypes.c_double() for _ in range(4))
+    refs = tuple(ctypes.byref(v) for v in box)
+    rects = []
+    for i in range(pdfium_c.FPDFText_CountRects(raw, 0, -1)):
+        if pdfium_c.FPDFText_GetRect(raw, i, *refs):
+            left, top, right, bottom = (v.value for v in box)
+            rects.append((left, bottom, right, top))
+    band = find_gutter(rects)
+    if band is None:
+        return None
+    return read_pieces(raw, band), band
+
+
 class PdfiumReader:
     """Reads single pages of one PDF with PDFium, opening the file on first use.
 
@@ -193,26 +225,10 @@ class PdfiumReader:
 
     def page_text(self, index: int) -> str | None:
         """The text of the page with 0-based ``index``, or None when it cannot be read."""
-        with self._lock:
-            doc = self._open()
-            if doc is None:
-                return None
-            try:
-                if index >= len(doc):
-                    return None
-                page = doc[index]
-                try:
-                    textpage = page.get_textpage()
-                    try:
-                        # get_text_bounded (unlike get_text_range) is not limited to UCS-2.
-                        text = str(textpage.get_text_bounded())
-                    finally:
-                        textpage.close()
-                finally:
-                    page.close()
-            except Exception as exc:
-                log.warning("pdfium: page %d unreadable: %s", index + 1, exc)
-                return None
+        # get_text_bounded (unlike get_text_range) is not limited to UCS-2.
+        text = self._read(index, "text", lambda textpage: str(textpage.get_text_bounded()))
+        if text is None:
+            return None
         # PDFium marks a word hyphenated at a line end with U+FFFE or U+0002 where the
         # hyphen was (and keeps the word's halves together).
         return text.replace("\ufffe", "").replace("\x02", "")
@@ -220,61 +236,33 @@ class PdfiumReader:
     def page_lines(self, index: int) -> list[Line] | None:
         """The laid-out lines of the page with 0-based ``index`` (see ``read_lines``), or
         None when it cannot be read."""
-        with self._lock:
-            doc = self._open()
-            if doc is None or index >= len(doc):
-                return None
-            try:
-                page = doc[index]
-                try:
-                    textpage = page.get_textpage()
-                    try:
-                        return read_lines(textpage.raw)
-                    finally:
-                        textpage.close()
-                finally:
-                    page.close()
-            except Exception as exc:
-                log.warning("pdfium: page %d layout unreadable: %s", index + 1, exc)
-                return None
+        return self._read(index, "layout", lambda textpage: read_lines(textpage.raw))
 
     def column_text(self, index: int) -> str | None:
         """The text of the page with 0-based ``index`` in column order, when it is a
         two-column page drawn out of that order (see ``find_gutter``); else None."""
+        found = self._read(index, "columns", _column_pieces)
+        return column_text(*found) if found is not None else None
+
+    def _read(self, index: int, what: str, read: Callable[[Any], _T]) -> _T | None:
+        """``read(textpage)`` on the page with 0-based ``index``; None when it fails."""
         with self._lock:
             doc = self._open()
             if doc is None or index >= len(doc):
                 return None
             try:
-                import pypdfium2.raw as pdfium_c
-
                 page = doc[index]
                 try:
                     textpage = page.get_textpage()
                     try:
-                        raw = textpage.raw
-                        # PDFium's text rectangles (one per run of a line, in drawing
-                        # order) are cheap: the characters are read only for a page
-                        # that needs it.
-                        box = tuple(ctypes.c_double() for _ in range(4))
-                        refs = tuple(ctypes.byref(v) for v in box)
-                        rects = []
-                        for i in range(pdfium_c.FPDFText_CountRects(raw, 0, -1)):
-                            if pdfium_c.FPDFText_GetRect(raw, i, *refs):
-                                left, top, right, bottom = (v.value for v in box)
-                                rects.append((left, bottom, right, top))
-                        band = find_gutter(rects)
-                        if band is None:
-                            return None
-                        pieces = read_pieces(raw, band)
+                        return read(textpage)
                     finally:
                         textpage.close()
                 finally:
                     page.close()
             except Exception as exc:
-                log.warning("pdfium: page %d columns unreadable: %s", index + 1, exc)
+                log.warning("pdfium: page %d %s unreadable: %s", index + 1, what, exc)
                 return None
-        return column_text(pieces, band)
 
     def has_images(self, index: int) -> bool | None:
         """Whether the page with 0-based ``index`` draws an image (None when unknown)."""
