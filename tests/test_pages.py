@@ -113,6 +113,61 @@ def test_htmx_search_returns_only_results(rt: Runtime, admin: TestClient) -> Non
     assert page.select_one("#results") is not None and page.select_one("form") is None
 
 
+FAQ_EXAM_MD = """\
+---
+title: Orbit FAQ and quiz
+tags: [orbit, onboarding]
+---
+# Frequently asked questions
+
+## How do I restore a backup?
+
+Run `orbit-notes restore DATE`; backups are kept for thirty days.
+
+## Can I change the port?
+
+Yes: set `port` in the configuration file and restart the service.
+
+# Quiz
+
+一、选择题
+
+1. Orbit Notes 的备份保留多少天？
+A. 七天 B. 十四天 C. 三十天 D. 九十天
+答案：C
+
+2. Orbit Notes 默认监听哪个端口？
+A. 7020 B. 8080 C. 443 D. 22
+答案：A
+"""
+
+
+def test_faq_and_exam_chunks_are_labelled_in_pages_and_fragments(
+    rt: Runtime, admin: TestClient
+) -> None:
+    upload(admin, ("faq.md", FAQ_EXAM_MD.encode()))
+    Worker(rt).run_until_idle()
+    hx = {"HX-Request": "true"}
+    # The htmx fragments render a template block alone: the label must work there too.
+    for path, q in (("/", "restore a backup"), ("/ask", "how long are backups kept")):
+        for headers in ({}, hx):
+            page = dom(admin.get(path, params={"q": q}, headers=headers).text)
+            labels = {b.get_text() for b in page.select(".badge.kind")}
+            assert "FAQ" in labels, (path, headers)
+    page = dom(admin.get("/", params={"q": "备份保留多少天"}, headers=hx).text)
+    first = page.select_one("#results li.hit")
+    assert first.select_one(".badge.kind-question").get_text() == "Exam question"
+    assert "选择题" in first.select_one(".crumbs").get_text()
+    doc_id = admin.get("/api/v1/documents").json()[0]["id"]
+    view = dom(admin.get(f"/documents/{doc_id}").text)
+    assert {t.get_text() for t in view.select(".badge.tag")} == {"orbit", "onboarding"}
+    kinds = [b.get_text() for b in view.select(".chunk .badge.kind")]
+    assert kinds.count("FAQ") == 2 and kinds.count("Exam question") == 2
+    hit = admin.get("/api/v1/search", params={"q": "change the port", "k": 1}).json()
+    assert hit["results"][0]["kind"] == "faq"
+    assert hit["results"][0]["question"] == "Can I change the port?"
+
+
 def test_ask_highlights_answering_sentence_across_languages(rt: Runtime, admin: TestClient) -> None:
     upload(admin, ("leave.md", LEAVE_MD.encode()), ("guide.md", GUIDE_MD.encode()))
     Worker(rt).run_until_idle()
