@@ -1,0 +1,83 @@
+"""Merge the dense (meaning) and lexical (words) result lists into one ranking.
+
+Plain reciprocal rank fusion hurts cross-lingual search: the lexical leg only matches text
+in the query's own language, so for an English question whose answer is Chinese it
+pushes English near-misses above the Chinese answer. Two guards keep it honest:
+
+* the lexical leg is weighted by how much of the collection is in the query's language
+  (a Chinese question over an English-only collection gets no lexical say at all); and
+* a chunk only the lexical leg found joins the list only from the lexical leg's very top,
+  unless the query looks like something typed verbatim (an identifier, an error code, a
+  command, a LaTeX macro), where exact words are the best evidence there is.
+
+Within the dense leg's candidates the lexical leg re-orders freely: that is where it
+helps monolingual questions most (names, numbers, rare words the embedder blurs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Scored = tuple[int, float]
+
+# Tokens people type verbatim: macros (\usepackage), snake_case or SCREAMING_CASE names,
+# dotted or dashed identifiers (v1.2.3, orbit-notes), letters mixed with digits (E1234,
+# utf8), braces and options ({ctex}, --force), paths.
+_LITERAL = re.compile(
+    r"\\[A-Za-z]+|[A-Za-z]+_[A-Za-z0-9_]+|[A-Za-z]*\d+[A-Za-z]+\d*|[A-Za-z]+\d+"
+    r"|\w+[-.]\w+[-.\w]*|[{}]|(?:^|\s)--?[A-Za-z]|/\w+/|`"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FusionWeights:
+    """How the two legs are merged (tuned on dev-eval; see the README's table)."""
+
+    rrf_k: float = 60.0
+    # The lexical leg's weight before the language share scales it.
+    lexical: float = 1.0
+    # A chunk only the lexical leg found joins the list from this lexical rank or better.
+    lexical_only_top: int = 3
+    # For verbatim queries: lexical weight multiplier and how deep lexical-only may go.
+    literal_boost: float = 2.0
+    literal_only_top: int = 10
+
+
+def looks_literal(query: str) -> bool:
+    """True when the query contains something typed verbatim (see ``_LITERAL``)."""
+    return bool(_LITERAL.search(query))
+
+
+def fuse(
+    dense: Sequence[Scored],
+    lexical: Sequence[Scored],
+    *,
+    k: int,
+    language_share: float = 1.0,
+    literal: bool = False,
+    weights: FusionWeights | None = None,
+) -> list[Scored]:
+    """The top ``k`` chunk ids by weighted reciprocal rank fusion, best first.
+
+    ``dense`` and ``lexical`` are (chunk id, score) lists, best first. ``language_share``
+    is the share (0..1) of the collection written in the query's language.
+    """
+    w = weights or FusionWeights()
+    weight = w.lexical * max(0.0, min(1.0, language_share))
+    only_top = w.lexical_only_top
+    if literal:
+        weight *= w.literal_boost
+        only_top = w.literal_only_top
+    scores: dict[int, float] = {}
+    for rank, (cid, _score) in enumerate(dense, start=1):
+        scores[cid] = 1.0 / (w.rrf_k + rank)
+    if weight > 0:
+        for rank, (cid, _score) in enumerate(lexical, start=1):
+            if cid in scores:
+                scores[cid] += weight / (w.rrf_k + rank)
+            elif rank <= only_top:
+                scores[cid] = weight / (w.rrf_k + rank)
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    return ranked[:k]
