@@ -78,6 +78,20 @@ class Settings(BaseSettings):
         default=None, description="e.g. e5's 'passage: ' (documents otherwise get none)"
     )
 
+    # Optional second stage: a server speaking the rerank API (vLLM's /v1/rerank serving
+    # Qwen3-Reranker, or Jina/Cohere-v1 compatible) reorders the top first-stage results.
+    rerank_url: str | None = Field(
+        default=None, description="base URL including /v1, e.g. http://localhost:8001/v1"
+    )
+    rerank_model: str | None = Field(default=None, description="model name the server serves")
+    rerank_api_key: SecretStr | None = Field(default=None, description="sent as Bearer token")
+    rerank_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="per search; past it the first-stage order is shown"
+    )
+    rerank_candidates: int = Field(
+        default=30, ge=1, le=200, description="how many first-stage results are reranked"
+    )
+
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
 
     worker_poll_seconds: float = Field(default=1.0, gt=0)
@@ -119,6 +133,11 @@ class Settings(BaseSettings):
         # One core parses ~18 PDF pages/s (bench/parse.py) and a GPU embeds ~110 pages/s:
         # parse on every core, but keep a small machine responsive and memory bounded.
         return max(2, min(8, os.cpu_count() or 2))
+
+    @property
+    def rerank_enabled(self) -> bool:
+        """Both KB_RERANK_URL and KB_RERANK_MODEL are set."""
+        return bool(self.rerank_url and self.rerank_model)
 
     @property
     def sqlalchemy_url(self) -> str:
