@@ -200,6 +200,7 @@ def upload(
     user: EditorUser,
     files: Annotated[list[UploadFile], File()],
     collection: Annotated[str, Form()] = "",
+    tags: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
     """Accept several files; report for each: accepted, duplicate, or rejected and why."""
     try:
@@ -214,6 +215,7 @@ def upload(
         max_bytes=rt.settings.max_upload_bytes,
         max_attempts=rt.settings.job_max_attempts,
         uploaded_by=user,
+        tags=service.parse_tags(tags),
     )
     session.commit()
     ctx = _upload_ctx(rt, session, items=items, chosen=col.name)

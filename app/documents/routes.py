@@ -25,8 +25,17 @@ def upload(
     response: Response,
     files: Annotated[list[UploadFile], File(description="PDF or Markdown files")],
     collection: Annotated[str | None, Form()] = None,
+    tags: Annotated[
+        str | None,
+        Form(
+            max_length=5000,
+            description="tags for every new document, separated by , ， 、 ; or ；",
+        ),
+    ] = None,
 ) -> UploadOut:
-    """Store each file and queue it for ingest; the same content is never stored twice."""
+    """Store each file and queue it for ingest; the same content is never stored twice.
+
+    ``tags`` are kept across re-ingests; a duplicate keeps the tags it had."""
     try:
         col = rt.collection(session, collection)
     except CollectionNotFound as exc:
@@ -39,6 +48,7 @@ def upload(
         max_bytes=rt.settings.max_upload_bytes,
         max_attempts=rt.settings.job_max_attempts,
         uploaded_by=user,
+        tags=service.parse_tags(tags),
     )
     items = [
         UploadItem(filename=o.filename, result=o.result, document_id=o.document_id, reason=o.reason)

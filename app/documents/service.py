@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Iterable
@@ -18,11 +19,19 @@ from sqlalchemy.orm import Session
 from app.auth.models import User
 from app.collections.models import Collection
 from app.collections.service import bump_version
-from app.documents.models import Document, DocumentStatus
+from app.documents.models import Document, DocumentStatus, DocumentTag
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobKind
 
 log = logging.getLogger(__name__)
+
+# DocumentTag.source of tags a person set (on upload); a re-ingest keeps them.
+UPLOAD_TAG = "upload"
+# Separators between tags typed in one field (as in front matter): ASCII and full-width
+# commas, the Chinese enumeration comma, semicolons.
+_TAG_SPLIT = re.compile(r"[,，、;；]")
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
 
 # Extension -> document type. The worker checks the content; this only turns away
 # files we could never read, before they are stored.
@@ -105,6 +114,28 @@ def stage_upload(stream: BinaryIO, *, filename: str, files_dir: Path, max_bytes:
     return StagedFile(tmp, filename, size, digest.hexdigest(), doc_type)
 
 
+def parse_tags(value: str | Iterable[str] | None) -> list[str]:
+    """Tags a person typed: split on ``,，、;；``, whitespace collapsed, empty ones dropped,
+    unique case-insensitively (first spelling kept), at most 50 of 100 characters each."""
+    if value is None:
+        return []
+    parts = _TAG_SPLIT.split(value) if isinstance(value, str) else _split_all(value)
+    tags: list[str] = []
+    seen: set[str] = set()
+    for part in parts:
+        tag = " ".join(part.split())[:MAX_TAG_LENGTH].strip()
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            tags.append(tag)
+        if len(tags) == MAX_TAGS:
+            break
+    return tags
+
+
+def _split_all(values: Iterable[str]) -> list[str]:
+    return [part for v in values for part in _TAG_SPLIT.split(v)]
+
+
 def add_document(
     session: Session,
     *,
@@ -113,11 +144,14 @@ def add_document(
     files_dir: Path,
     max_attempts: int = 5,
     uploaded_by: User | None = None,
+    tags: Iterable[str] = (),
 ) -> AddResult:
     """Record the staged file as a queued document with its ingest job (flushed, not committed).
 
-    The same content in the same collection is not stored twice: the existing document is
-    returned with ``duplicate=True`` and the staged copy is removed.
+    ``tags`` (normalised again with :func:`parse_tags`) are stored as upload tags, which a
+    re-ingest keeps. The same content in the same collection is not stored twice: the
+    existing document is returned with ``duplicate=True`` (its tags unchanged) and the
+    staged copy is removed.
     """
     existing = session.scalars(
         select(Document).where(
@@ -139,6 +173,10 @@ def add_document(
         status=DocumentStatus.QUEUED,
         uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
     )
+    doc.tag_rows = [
+        DocumentTag(tag=tag, position=i, source=UPLOAD_TAG)
+        for i, tag in enumerate(parse_tags(list(tags)))
+    ]
     session.add(doc)
     session.flush()
     jobs.enqueue(
@@ -171,8 +209,13 @@ def accept_uploads(
     max_bytes: int,
     max_attempts: int = 5,
     uploaded_by: User | None = None,
+    tags: Iterable[str] = (),
 ) -> list[UploadOutcome]:
-    """Stage and record each file (flushed, not committed); one bad file rejects only itself."""
+    """Stage and record each file (flushed, not committed); one bad file rejects only itself.
+
+    Every accepted file gets ``tags`` (see :func:`parse_tags`); duplicates keep their own.
+    """
+    tags = list(tags)
     outcomes = []
     for name, stream in files:
         try:
@@ -189,6 +232,7 @@ def accept_uploads(
             files_dir=files_dir,
             max_attempts=max_attempts,
             uploaded_by=uploaded_by,
+            tags=tags,
         )
         result: Literal["duplicate", "accepted"] = "duplicate" if added.duplicate else "accepted"
         outcomes.append(UploadOutcome(staged.filename, result, document_id=added.document.id))

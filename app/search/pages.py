@@ -15,6 +15,8 @@ from app.collections.service import CollectionNotFound
 from app.deps import RuntimeDep
 from app.runtime import Runtime
 from app.search.service import (
+    CHUNK_KINDS,
+    MAX_FILTER_TAGS,
     MAX_K,
     SearchError,
     SearchFilters,
@@ -22,6 +24,7 @@ from app.search.service import (
     SearchResult,
     SearchUnavailable,
     search,
+    tags_in_collection,
 )
 from app.text.highlight import highlight_spans, query_terms, render_highlighted, snippet
 from app.text.sentences import best_sentences, split_sentences
@@ -54,10 +57,15 @@ def source_link(hit: SearchHit) -> str:
     return f"/documents/{hit.document_id}#chunk-{hit.chunk_id}"
 
 
-def _filters(doc_type: str, language: str) -> SearchFilters:
+def _filters(
+    doc_type: str = "", language: str = "", kind: str = "", tags: list[str] | None = None
+) -> SearchFilters:
+    """The page's filters; values it does not offer count as "any"."""
     return SearchFilters(
         doc_type=doc_type if doc_type in DOC_TYPES else None,
         language=language if language in LANGUAGES else None,
+        kind=kind if kind in CHUNK_KINDS else None,
+        tags=tuple((tags or [])[:MAX_FILTER_TAGS]),
     )
 
 
@@ -72,10 +80,26 @@ def _run(
         return None, str(exc)
 
 
-def _common(rt: Runtime) -> dict[str, object]:
+def _common(rt: Runtime, collection: str, filters: SearchFilters) -> dict[str, object]:
     with rt.sessions() as s:
         names = [c.name for c in collections.list_all(s)]
-    return {"collections": names, "doc_types": DOC_TYPES, "languages": LANGUAGES}
+        try:
+            known = tags_in_collection(s, rt.collection(s, collection or None).id)
+        except CollectionNotFound:
+            known = []
+    # Tags asked for in the URL stay selected even if no document has them (any more).
+    chosen = list(filters.tags)
+    keys = {t.lower() for t in known}
+    tag_options = known + [t for t in chosen if t.lower() not in keys]
+    return {
+        "collections": names,
+        "doc_types": DOC_TYPES,
+        "languages": LANGUAGES,
+        "kinds": CHUNK_KINDS,
+        "kind": filters.kind or "",
+        "tag_options": tag_options,
+        "chosen_tags": {t.lower() for t in chosen},
+    }
 
 
 @router.get("/")
@@ -87,10 +111,13 @@ def search_page(
     collection: str = "",
     doc_type: str = "",
     language: str = "",
+    kind: str = "",
+    tag: Annotated[list[str] | None, Query()] = None,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
 ) -> Response:
     """Search by meaning in any language; htmx swaps only the results block."""
-    result, error = _run(rt, q, k, collection, _filters(doc_type, language))
+    filters = _filters(doc_type, language, kind, tag)
+    result, error = _run(rt, q, k, collection, filters)
     views: list[HitView] = []
     if result is not None:
         terms = query_terms(result.query)
@@ -107,7 +134,7 @@ def search_page(
         "result": result,
         "hits": views,
         "error": error,
-        **_common(rt),
+        **_common(rt, collection, filters),
     }
     return render(request, "search.html", ctx, block="results")
 
@@ -165,10 +192,13 @@ def ask_page(
     _user: ReaderUser,
     q: Annotated[str, Query(max_length=2000)] = "",
     collection: str = "",
+    kind: str = "",
+    tag: Annotated[list[str] | None, Query()] = None,
     k: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> Response:
     """The few passages most likely to answer a question, answering sentences marked."""
-    result, error = _run(rt, q, k, collection, SearchFilters())
+    filters = _filters(kind=kind, tags=tag)
+    result, error = _run(rt, q, k, collection, filters)
     answers = _answers(rt, result) if result is not None and result.hits else []
     ctx = {
         "q": q,
@@ -176,6 +206,6 @@ def ask_page(
         "result": result,
         "answers": answers,
         "error": error,
-        **_common(rt),
+        **_common(rt, collection, filters),
     }
     return render(request, "ask.html", ctx, block="answers")

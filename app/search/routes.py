@@ -49,6 +49,27 @@ class SearchOut(BaseModel):
     timings: dict[str, float]
 
 
+def make_filters(
+    *,
+    doc_type: str | None = None,
+    language: str | None = None,
+    document_id: int | None = None,
+    tags: list[str] | None = None,
+    kind: str | None = None,
+) -> SearchFilters:
+    """Filters from query parameters; a bad value is a 422."""
+    try:
+        return SearchFilters(
+            doc_type=doc_type or None,
+            language=language or None,
+            document_id=document_id,
+            tags=tuple(tags or ()),
+            kind=kind or None,
+        )
+    except SearchError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
 def _run(
     rt: RuntimeDep, q: str, k: int, collection: str | None, filters: SearchFilters
 ) -> SearchResult:
@@ -73,10 +94,26 @@ def api_search(
     collection: str | None = None,
     doc_type: Annotated[str | None, Query(description="pdf or markdown")] = None,
     language: Annotated[str | None, Query(description="document language, e.g. zh or en")] = None,
-    document_id: int | None = None,
+    document_id: Annotated[int | None, Query(description="only this document")] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(
+            max_length=100,
+            description="documents with any of these tags (repeat for several); case-insensitive",
+        ),
+    ] = None,
+    kind: Annotated[
+        str | None, Query(description="chunk kind: section, faq or question (exam)")
+    ] = None,
 ) -> SearchOut:
-    """Passages closest in meaning to ``q``, in any language, best first."""
-    filters = SearchFilters(doc_type=doc_type, language=language, document_id=document_id)
+    """Passages closest in meaning to ``q``, in any language, best first.
+
+    Filters apply inside the vector search: ``k`` results come back whenever ``k``
+    passages pass them.
+    """
+    filters = make_filters(
+        doc_type=doc_type, language=language, document_id=document_id, tags=tag, kind=kind
+    )
     result = _run(rt, q, k, collection, filters)
     return SearchOut(
         query=result.query,

@@ -7,14 +7,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.documents.models import Chunk, Document, DocumentStatus
+from app.documents.models import Chunk, Document, DocumentStatus, DocumentTag
 from app.embedding.base import EmbedderError, EmbedderInputError
 from app.runtime import Runtime
 
 MAX_K = 100
+
+# Chunk.kind values: a passage under a heading, an FAQ question with its answer, an exam
+# question with its options and answer.
+CHUNK_KINDS = ("section", "faq", "question")
+# At most this many tags in one filter (a URL can carry any number).
+MAX_FILTER_TAGS = 20
 
 
 class SearchError(ValueError):
@@ -48,14 +54,90 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """Restrictions applied inside the vector search (not after it)."""
+    """Restrictions applied inside the vector search (not after it), all of them at once.
+
+    ``tags``: the document has ANY of the given tags (a facet: "orbit or handbook");
+    tags match case-insensitively with surrounding and repeated whitespace ignored, and
+    both kinds of tag count (read from front matter, or set on upload). Empty tags are
+    dropped. ``kind``: the chunk's kind, one of :data:`CHUNK_KINDS`
+    (:class:`SearchError` for any other).
+    """
 
     doc_type: str | None = None
     language: str | None = None
     document_id: int | None = None
+    tags: tuple[str, ...] = ()
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in CHUNK_KINDS:
+            raise SearchError(f"unknown kind {self.kind!r}: use one of {', '.join(CHUNK_KINDS)}")
+        unique: dict[str, str] = {}
+        for tag in self.tags:
+            spelled = " ".join(tag.split())
+            if spelled:
+                unique.setdefault(tag_key(spelled), spelled)
+        if len(unique) > MAX_FILTER_TAGS:
+            raise SearchError(f"at most {MAX_FILTER_TAGS} tags can be searched for at once")
+        object.__setattr__(self, "tags", tuple(unique.values()))
 
     def active(self) -> bool:
-        return any(v is not None for v in (self.doc_type, self.language, self.document_id))
+        return bool(self.tags) or any(
+            v is not None for v in (self.doc_type, self.language, self.document_id, self.kind)
+        )
+
+
+def tag_key(tag: str) -> str:
+    """A tag as filters compare it: whitespace collapsed, lower case."""
+    return " ".join(tag.split()).lower()
+
+
+def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
+    """``SELECT chunks.id`` of the collection's chunks that pass ``filters``.
+
+    The dense search turns it into a FAISS ID selector; a SQL search can use it as a
+    subquery (``Chunk.id.in_(allowed_chunks(...))``) so the filter applies before top-k.
+    """
+    query = (
+        select(Chunk.id)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.collection_id == collection_id)
+    )
+    if filters.doc_type is not None:
+        query = query.where(Document.doc_type == filters.doc_type)
+    if filters.language is not None:
+        query = query.where(Document.language == filters.language)
+    if filters.document_id is not None:
+        query = query.where(Document.id == filters.document_id)
+    if filters.kind is not None:
+        query = query.where(Chunk.kind == filters.kind)
+    if filters.tags:
+        # Stored tags are whitespace-collapsed already (front matter and upload); trim
+        # covers a stray trailing space. SQLite's lower() folds ASCII only, so the exact
+        # spelling matches too (a tag picked from the page's list always does).
+        stored = func.trim(DocumentTag.tag)
+        tagged = select(DocumentTag.document_id).where(
+            or_(
+                func.lower(stored).in_(sorted({tag_key(t) for t in filters.tags})),
+                stored.in_(filters.tags),
+            )
+        )
+        query = query.where(Document.id.in_(tagged))
+    return query
+
+
+def tags_in_collection(session: Session, collection_id: int) -> list[str]:
+    """The distinct tags of the collection's documents (first spelling wins), sorted."""
+    rows = session.scalars(
+        select(DocumentTag.tag)
+        .join(Document, Document.id == DocumentTag.document_id)
+        .where(Document.collection_id == collection_id)
+        .distinct()
+    )
+    by_key: dict[str, str] = {}
+    for tag in rows:
+        by_key.setdefault(tag_key(tag), " ".join(tag.split()))
+    return sorted(by_key.values(), key=tag_key)
 
 
 @dataclass(frozen=True)
@@ -96,7 +178,7 @@ def search(
             session.expire_all()
         else:
             raise SearchUnavailable("the collection is switching models; try again in a moment")
-        allowed = _allowed_ids(session, col.id, filters) if filters and filters.active() else None
+        allowed = allowed_ids(session, col.id, filters) if filters and filters.active() else None
         scored = index.search(qvec, k, allowed=allowed)
         t3 = time.perf_counter()
         hits = _load_hits(session, scored)
@@ -124,21 +206,11 @@ def _embed_query(
         ) from exc
 
 
-def _allowed_ids(
+def allowed_ids(
     session: Session, collection_id: int, filters: SearchFilters
 ) -> npt.NDArray[np.int64]:
-    query = (
-        select(Chunk.id)
-        .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.collection_id == collection_id)
-    )
-    if filters.doc_type is not None:
-        query = query.where(Document.doc_type == filters.doc_type)
-    if filters.language is not None:
-        query = query.where(Document.language == filters.language)
-    if filters.document_id is not None:
-        query = query.where(Document.id == filters.document_id)
-    return np.fromiter(session.scalars(query), dtype=np.int64)
+    """The ids of :func:`allowed_chunks` as the array a FAISS ID selector takes."""
+    return np.fromiter(session.scalars(allowed_chunks(collection_id, filters)), dtype=np.int64)
 
 
 def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[SearchHit]:
