@@ -27,6 +27,7 @@ from app.embedding.registry import EmbedderSpec, ensure_same_model
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.runtime import Runtime
+from app.search.lexical import index_text
 from app.vectors.index import bytes_to_vectors, vector_to_bytes
 from ingest.chunk import chunk as chunk_document
 from ingest.errors import IngestError
@@ -326,6 +327,7 @@ def _store(
             question=c.question,
             content_hash=content_hash(t),
             vector=vector_to_bytes(v),
+            search_terms=index_text(c.heading_path, c.text),
         )
         for c, t, v in zip(chunks, texts, vectors, strict=True)
     )

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from app.models import Base
+from app.search.lexical import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -15,6 +16,8 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        # The full-text index (migration 0005) is not in the models.
+        include_object=include_object,
         # SQLite cannot ALTER most things in place; batch mode recreates tables.
         render_as_batch=connection.dialect.name == "sqlite",
     )

@@ -8,6 +8,7 @@ from sqlalchemy import inspect
 
 from app.db import make_engine, upgrade
 from app.models import Base
+from app.search.lexical import include_object
 from app.settings import Settings
 
 
@@ -16,7 +17,8 @@ def test_migration_matches_models_and_is_idempotent(settings: Settings) -> None:
     upgrade(engine)
     upgrade(engine)  # running it again on start is a no-op
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        ctx = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(ctx, Base.metadata)
         assert diff == []
         tables = set(inspect(conn).get_table_names())
     assert {"collections", "documents", "chunks", "jobs", "alembic_version"} <= tables

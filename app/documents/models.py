@@ -116,6 +116,9 @@ class Chunk(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     # The vector from the collection's next model while it is being re-embedded.
     next_vector: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # The lexical search terms of the heading path and text, space-separated
+    # (app.search.lexical.index_text); indexed by the database's full-text engine.
+    search_terms: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     document: Mapped[Document] = relationship(back_populates="chunks")
