@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +12,7 @@ from app.collections import service as collections
 from app.collections.models import Collection
 from app.db import make_engine, make_sessionmaker, transaction, upgrade
 from app.embedding.registry import EmbedderRegistry, ensure_same_model
+from app.rerank import Reranker, make_reranker
 from app.settings import Settings
 from app.vectors.index import IndexManager
 
@@ -23,6 +24,8 @@ class Runtime:
     sessions: sessionmaker[Session]
     embedders: EmbedderRegistry
     indexes: IndexManager
+    # The optional rerank stage (KB_RERANK_URL and KB_RERANK_MODEL); no network until used.
+    reranker: Reranker | None = field(default=None)
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -38,6 +41,7 @@ class Runtime:
             sessions=make_sessionmaker(engine),
             embedders=EmbedderRegistry(settings),
             indexes=IndexManager(settings.index_dir),
+            reranker=make_reranker(settings),
         )
         return rt
 
@@ -73,4 +77,6 @@ class Runtime:
     def close(self) -> None:
         self.indexes.save_all()
         self.embedders.close()
+        if self.reranker is not None:
+            self.reranker.close()
         self.engine.dispose()

@@ -23,21 +23,28 @@ from dataclasses import dataclass
 Scored = tuple[int, float]
 
 # Tokens people type verbatim: macros (\usepackage), snake_case or SCREAMING_CASE names,
-# dotted or dashed identifiers (v1.2.3, orbit-notes), letters mixed with digits (E1234,
-# utf8), braces and options ({ctex}, --force), paths.
+# letters mixed with digits (E1234, utf8, v1.2.3), braces ({ctex}), command-line options
+# (--force), paths and code quotes. Hyphenated words (Python-Markdown, multiple-choice)
+# are ordinary language and do not count.
 _LITERAL = re.compile(
-    r"\\[A-Za-z]+|[A-Za-z]+_[A-Za-z0-9_]+|[A-Za-z]*\d+[A-Za-z]+\d*|[A-Za-z]+\d+"
-    r"|\w+[-.]\w+[-.\w]*|[{}]|(?:^|\s)--?[A-Za-z]|/\w+/|`"
+    r"\\[A-Za-z]+|[A-Za-z]+_[A-Za-z0-9_]+|\b[A-Za-z]*\d+[A-Za-z]+\d*\b|\b[A-Za-z]+\d+"
+    r"|[{}]|(?:^|\s)--?[A-Za-z]|/\w+/|`"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class FusionWeights:
-    """How the two legs are merged (tuned on dev-eval; see the README's table)."""
+    """How the two legs are merged (tuned on dev-eval; see the README's table).
 
+    ``method`` "score": the dense cosine plus ``lexical`` times the lexical score relative
+    to the best lexical score (so the dense leg's margins count); "rrf": reciprocal rank
+    fusion, which only sees ranks.
+    """
+
+    method: str = "score"
     rrf_k: float = 60.0
     # The lexical leg's weight before the language share scales it.
-    lexical: float = 1.0
+    lexical: float = 0.05
     # A chunk only the lexical leg found joins the list from this lexical rank or better.
     lexical_only_top: int = 3
     # For verbatim queries: lexical weight multiplier and how deep lexical-only may go.
@@ -70,14 +77,26 @@ def fuse(
     if literal:
         weight *= w.literal_boost
         only_top = w.literal_only_top
-    scores: dict[int, float] = {}
-    for rank, (cid, _score) in enumerate(dense, start=1):
-        scores[cid] = 1.0 / (w.rrf_k + rank)
+    if w.method == "rrf":
+        dense_part = {cid: 1.0 / (w.rrf_k + rank) for rank, (cid, _) in enumerate(dense, 1)}
+        lexical_part = {cid: 1.0 / (w.rrf_k + rank) for rank, (cid, _) in enumerate(lexical, 1)}
+        floor = 0.0
+    else:
+        dense_part = dict(dense)
+        best = max((score for _, score in lexical), default=0.0)
+        lexical_part = {cid: score / best for cid, score in lexical} if best > 0 else {}
+        # A chunk the dense leg did not return scores as its last candidate would; for a
+        # verbatim query an exact match is the best evidence there is: it starts level
+        # with the dense leg's best.
+        pick = max if literal else min
+        floor = pick(dense_part.values(), default=0.0)
+    scores = dict(dense_part)
     if weight > 0:
         for rank, (cid, _score) in enumerate(lexical, start=1):
+            bonus = weight * lexical_part.get(cid, 0.0)
             if cid in scores:
-                scores[cid] += weight / (w.rrf_k + rank)
+                scores[cid] += bonus
             elif rank <= only_top:
-                scores[cid] = weight / (w.rrf_k + rank)
+                scores[cid] = floor + bonus
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     return ranked[:k]

@@ -45,6 +45,9 @@ class HitOut(BaseModel):
 class SearchOut(BaseModel):
     query: str
     collection: str
+    mode: str = Field(description="hybrid, dense or lexical")
+    reranked: bool = Field(description="a rerank server reordered the results")
+    notice: str | None = Field(description="why the results are not as asked (rerank failed)")
     results: list[HitOut]
     timings: dict[str, float]
 
@@ -71,10 +74,18 @@ def make_filters(
 
 
 def _run(
-    rt: RuntimeDep, q: str, k: int, collection: str | None, filters: SearchFilters
+    rt: RuntimeDep,
+    q: str,
+    k: int,
+    collection: str | None,
+    filters: SearchFilters,
+    mode: str = "hybrid",
+    rerank: bool = True,
 ) -> SearchResult:
     try:
-        return search(rt, query=q, k=k, collection=collection, filters=filters)
+        return search(
+            rt, query=q, k=k, collection=collection, filters=filters, mode=mode, rerank=rerank
+        )
     except SearchError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except CollectionNotFound as exc:
@@ -105,8 +116,17 @@ def api_search(
     kind: Annotated[
         str | None, Query(description="chunk kind: section, faq or question (exam)")
     ] = None,
+    mode: Annotated[
+        str,
+        Query(description="hybrid (meaning and words, the default), dense or lexical"),
+    ] = "hybrid",
+    rerank: Annotated[
+        bool, Query(description="use the rerank server when one is configured")
+    ] = True,
 ) -> SearchOut:
-    """Passages closest in meaning to ``q``, in any language, best first.
+    """Passages that best answer ``q``, in any language, best first: by meaning (dense)
+    and by words (lexical, the database's full-text index), fused, then reranked when a
+    rerank server is configured (on its failure the first-stage order, with a notice).
 
     Filters apply inside the vector search: ``k`` results come back whenever ``k``
     passages pass them.
@@ -114,10 +134,13 @@ def api_search(
     filters = make_filters(
         doc_type=doc_type, language=language, document_id=document_id, tags=tag, kind=kind
     )
-    result = _run(rt, q, k, collection, filters)
+    result = _run(rt, q, k, collection, filters, mode, rerank)
     return SearchOut(
         query=result.query,
         collection=result.collection,
+        mode=result.mode,
+        reranked=result.reranked,
+        notice=result.notice,
         results=[HitOut.model_validate(h) for h in result.hits],
         timings=result.timings,
     )

@@ -1,4 +1,7 @@
-"""Dense search: embed the query, FAISS top-k, then rows and metadata from SQL."""
+"""Search: a dense leg (embed the query, FAISS) and a lexical leg (the database's full-text
+index), fused; optionally reranked by a rerank server; then rows and metadata from SQL.
+
+Filters apply inside both legs, so a filtered search still returns k results."""
 
 from __future__ import annotations
 
@@ -10,11 +13,22 @@ import numpy.typing as npt
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.collections.models import Collection
 from app.documents.models import Chunk, Document, DocumentStatus, DocumentTag
 from app.embedding.base import EmbedderError, EmbedderInputError
+from app.rerank import rerank_order
 from app.runtime import Runtime
+from app.search.fusion import FusionWeights, fuse, looks_literal
+from app.search.lexical import lexical_search
+from ingest.language import detect_language
 
 MAX_K = 100
+
+# hybrid: both legs fused (the default); dense: meaning only; lexical: words only.
+SEARCH_MODES = ("hybrid", "dense", "lexical")
+# How deep each leg looks before fusion: the lexical leg re-orders the dense leg's
+# candidates, so they must reach past k to where a monolingual answer may sit.
+FUSION_DEPTH = 50
 
 # Chunk.kind values: a passage under a heading, an FAQ question with its answer, an exam
 # question with its options and answer.
@@ -145,8 +159,13 @@ class SearchResult:
     query: str
     collection: str
     hits: list[SearchHit]
-    # Milliseconds per stage: embed, vector, fetch, total.
+    # Milliseconds per stage: embed, vector, lexical, fetch, rerank, total.
     timings: dict[str, float] = field(default_factory=dict)
+    mode: str = "hybrid"
+    # True when a rerank server reordered the hits.
+    reranked: bool = False
+    # Why the results are not as asked (the rerank server failed), for a person.
+    notice: str | None = None
 
 
 def search(
@@ -156,41 +175,127 @@ def search(
     k: int = 10,
     collection: str | None = None,
     filters: SearchFilters | None = None,
+    mode: str = "hybrid",
+    rerank: bool = True,
+    weights: FusionWeights | None = None,
 ) -> SearchResult:
-    """The ``k`` passages closest in meaning to ``query`` (any language) in one collection."""
+    """The ``k`` passages that best answer ``query`` (any language) in one collection.
+
+    ``rerank`` uses the rerank server when one is configured; if it fails, the first
+    stage's order is returned with a ``notice``.
+    """
     query = query.strip()
     if not query:
         raise SearchError("type a question or some words to search for")
     if not 1 <= k <= MAX_K:
         raise SearchError(f"k must be between 1 and {MAX_K}")
+    if mode not in SEARCH_MODES:
+        raise SearchError(f"unknown mode {mode!r}: use one of {', '.join(SEARCH_MODES)}")
+    reranker = rt.reranker if rerank else None
+    first = max(k, reranker.candidates) if reranker is not None else k
+    depth = max(first, FUSION_DEPTH) if mode == "hybrid" else first
+    t: dict[str, float] = {}
     t0 = time.perf_counter()
     with rt.sessions() as session:
-        for _attempt in range(2):
+        dense: list[tuple[int, float]] = []
+        if mode == "lexical":
             col = rt.collection(session, collection)
-            t1 = time.perf_counter()
-            qvec = _embed_query(rt, col.embedder, query, col.query_instruction)
-            t2 = time.perf_counter()
-            index = rt.indexes.get(session, col)
-            if (index.meta.model, index.meta.dim) == (col.model, len(qvec)):
-                break
-            # The collection switched models between reading it and syncing its index:
-            # read it again and embed the query with the new model.
-            session.expire_all()
         else:
-            raise SearchUnavailable("the collection is switching models; try again in a moment")
-        allowed = allowed_ids(session, col.id, filters) if filters and filters.active() else None
-        scored = index.search(qvec, k, allowed=allowed)
-        t3 = time.perf_counter()
+            col, dense = _dense(rt, session, collection, query, filters, depth, t)
+        lexical: list[tuple[int, float]] = []
+        if mode != "dense":
+            t1 = time.perf_counter()
+            allowed = allowed_chunks(col.id, filters) if filters and filters.active() else None
+            lexical = lexical_search(session, col.id, query, depth, allowed_ids=allowed)
+            t["lexical_ms"] = (time.perf_counter() - t1) * 1000
+        if mode == "hybrid":
+            scored = fuse(
+                dense,
+                lexical,
+                k=first,
+                language_share=_language_share(session, col.id, query),
+                literal=looks_literal(query),
+                weights=weights,
+            )
+        else:
+            scored = (dense or lexical)[:first]
+        t2 = time.perf_counter()
         hits = _load_hits(session, scored)
-        t4 = time.perf_counter()
+        t["fetch_ms"] = (time.perf_counter() - t2) * 1000
         name = col.name
-    timings = {
-        "embed_ms": (t2 - t1) * 1000,
-        "vector_ms": (t3 - t2) * 1000,
-        "fetch_ms": (t4 - t3) * 1000,
-        "total_ms": (t4 - t0) * 1000,
-    }
-    return SearchResult(query=query, collection=name, hits=hits, timings=timings)
+    notice = None
+    reranked = False
+    if reranker is not None and len(hits) > 1:
+        t3 = time.perf_counter()
+        order, notice = rerank_order(reranker, query, [_rerank_text(h) for h in hits])
+        hits = [hits[i] for i in order]
+        reranked = notice is None
+        t["rerank_ms"] = (time.perf_counter() - t3) * 1000
+    t["total_ms"] = (time.perf_counter() - t0) * 1000
+    return SearchResult(
+        query=query,
+        collection=name,
+        hits=hits[:k],
+        timings=t,
+        mode=mode,
+        reranked=reranked,
+        notice=notice and f"reranking is unavailable, results are in first-stage order: {notice}",
+    )
+
+
+def _dense(
+    rt: Runtime,
+    session: Session,
+    collection: str | None,
+    query: str,
+    filters: SearchFilters | None,
+    depth: int,
+    t: dict[str, float],
+) -> tuple[Collection, list[tuple[int, float]]]:
+    """The collection and the dense leg's (chunk id, cosine) list, best first."""
+    for _attempt in range(2):
+        col = rt.collection(session, collection)
+        t1 = time.perf_counter()
+        qvec = _embed_query(rt, col.embedder, query, col.query_instruction)
+        t2 = time.perf_counter()
+        index = rt.indexes.get(session, col)
+        if (index.meta.model, index.meta.dim) == (col.model, len(qvec)):
+            break
+        # The collection switched models between reading it and syncing its index:
+        # read it again and embed the query with the new model.
+        session.expire_all()
+    else:
+        raise SearchUnavailable("the collection is switching models; try again in a moment")
+    allowed = allowed_ids(session, col.id, filters) if filters and filters.active() else None
+    scored = index.search(qvec, depth, allowed=allowed)
+    t["embed_ms"] = (t2 - t1) * 1000
+    t["vector_ms"] = (time.perf_counter() - t2) * 1000
+    return col, scored
+
+
+def _language_share(session: Session, collection_id: int, query: str) -> float:
+    """The share of the collection's chunks whose document is in the query's language
+    (1.0 when the query's language cannot be told, e.g. only digits)."""
+    language = detect_language(query)
+    if language is None:
+        return 1.0
+    rows = session.execute(
+        select(Document.language, func.sum(Document.chunk_count))
+        .where(Document.collection_id == collection_id, Document.status == DocumentStatus.READY)
+        .group_by(Document.language)
+    ).all()
+    total = sum(int(n or 0) for _, n in rows)
+    if total == 0:
+        return 1.0
+    return sum(int(n or 0) for lang, n in rows if lang == language) / total
+
+
+def _rerank_text(hit: SearchHit) -> str:
+    # The heading path tells the reranker what the passage is about, as it does the
+    # embedder (ingest.types.embed_text_for).
+    if not hit.heading_path:
+        return hit.text
+    return f"{' > '.join(hit.heading_path)}\n\n{hit.text}"
 
 
 def _embed_query(
