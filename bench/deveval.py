@@ -1,7 +1,7 @@
 """Grade search on ../shared/dev-eval per group (kind, tag, language); prints JSON.
 
     python bench/ingest.py --embedder usem3 --data-dir DIR      # once per change of ingest
-    python bench/deveval.py --data-dir DIR [--run run.jsonl]
+    python bench/deveval.py --data-dir DIR [--mode hybrid|dense|lexical] [--run run.jsonl]
 
 The queries run in-process through the same search service as the API and `kb search`;
 the grading is dev-eval's own `check.py` (imported, so its hit rule is the only one).
@@ -39,10 +39,12 @@ def load_check() -> ModuleType:
     return module
 
 
-def run_queries(rt: Runtime, queries: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+def run_queries(
+    rt: Runtime, queries: list[dict[str, Any]], k: int, mode: str = "hybrid"
+) -> list[dict[str, Any]]:
     lines = []
     for q in queries:
-        hits = search(rt, query=q["query"], k=k).hits
+        hits = search(rt, query=q["query"], k=k, mode=mode).hits
         results = [
             {"file": h.file, "heading_path": h.heading_path, "text": h.text, "kind": h.kind}
             for h in hits
@@ -89,6 +91,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--mode", default="hybrid", choices=("hybrid", "dense", "lexical"))
     ap.add_argument("--run", type=Path, help="also write the run (check.py's format) here")
     args = ap.parse_args()
 
@@ -96,7 +99,7 @@ def main() -> None:
     check = load_check()
     rt = Runtime.create(Settings(data_dir=args.data_dir))
     try:
-        run = run_queries(rt, check.load_queries(), args.k)
+        run = run_queries(rt, check.load_queries(), args.k, args.mode)
         stats = chunk_stats(rt)
     finally:
         rt.close()
@@ -104,7 +107,8 @@ def main() -> None:
     with open(out_path, "w", encoding="utf-8") as f:
         for line in run:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    print(json.dumps({"run": str(out_path), **stats, "groups": grade(check, run)}, indent=2))
+    report = {"run": str(out_path), "mode": args.mode, **stats, "groups": grade(check, run)}
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Query latency benchmark: p50/p95 per stage over the dev-eval queries; prints JSON.
 
-    python bench/query.py --data-dir DIR [--queries FILE] [--repeat 3]
+    python bench/query.py --data-dir DIR [--queries FILE] [--repeat 3] [--modes hybrid,dense]
 
 DIR is a data folder filled by bench/ingest.py --data-dir DIR (same embedder).
 """
@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--modes", default="hybrid,dense,lexical", help="comma-separated")
     args = ap.parse_args()
 
     rt = Runtime.create(Settings(data_dir=args.data_dir))
@@ -33,29 +34,20 @@ def main() -> None:
         embedder = col.embedder
     queries = load_queries(args.queries)
     search(rt, query=queries[0], k=args.k)  # load the model and the index first
-    timings: dict[str, list[float]] = {}
-    for _ in range(args.repeat):
-        for q in queries:
-            for stage, ms in search(rt, query=q, k=args.k).timings.items():
-                timings.setdefault(stage, []).append(ms)
+    by_mode: dict[str, dict[str, dict[str, float]]] = {}
+    for mode in args.modes.split(","):
+        timings: dict[str, list[float]] = {}
+        for _ in range(args.repeat):
+            for q in queries:
+                for stage, ms in search(rt, query=q, k=args.k, mode=mode).timings.items():
+                    timings.setdefault(stage, []).append(ms)
+        by_mode[mode] = {
+            stage: {"p50": pct(v, 0.5), "p95": pct(v, 0.95), "mean": round(statistics.fmean(v), 2)}
+            for stage, v in timings.items()
+        }
     rt.close()
-    print(
-        json.dumps(
-            {
-                "embedder": embedder,
-                "queries": len(queries) * args.repeat,
-                "ms": {
-                    stage: {
-                        "p50": pct(v, 0.5),
-                        "p95": pct(v, 0.95),
-                        "mean": round(statistics.fmean(v), 2),
-                    }
-                    for stage, v in timings.items()
-                },
-            },
-            indent=2,
-        )
-    )
+    out = {"embedder": embedder, "queries": len(queries) * args.repeat, "ms": by_mode}
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":
