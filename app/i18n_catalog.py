@@ -37,6 +37,7 @@ ZH: dict[str, str] = {
     "Markdown": "Markdown",
     "Chinese": "中文",
     "FAQ": "常见问题",
+    "Also in": "另见于",
     "Reranking is unavailable; the results are in first-stage order.": "重排序服务不可用，结果按初排顺序显示。",
     "Exam question": "试题",
     "Tags": "标签",

@@ -151,3 +151,44 @@ def test_pages_and_api_say_when_reranking_failed(
         body = client.get("/api/v1/search", params={"q": "backups"}).json()
         assert body["reranked"] is True and body["notice"] is None
         assert client.get("/api/v1/search", params={"q": "x", "mode": "bm25"}).status_code == 422
+
+
+SHARED_FAQ = """\
+## How do I reset my password?
+
+Open the sign-in page, choose "Forgot password" and follow the link that arrives by
+e-mail within five minutes.
+"""
+
+
+def test_copies_of_a_passage_are_folded_into_one_result(rt: Runtime) -> None:
+    for i, name in enumerate(("handbook.md", "onboarding.md")):
+        upload(rt, name, f"# Handbook edition {i}\n\n{SHARED_FAQ}".encode())
+    upload(rt, "guide.md", GUIDE_MD.encode())
+    Worker(rt).run_until_idle()
+    hits = search(rt, query="reset my password", k=4).hits
+    texts = [" ".join(h.text.split()) for h in hits]
+    assert len(texts) == len(set(texts)) == 4  # no copy twice, and still k results
+    (copy,) = hits[0].duplicates
+    assert {hits[0].file, copy[1]} == {"handbook.md", "onboarding.md"}
+    make_user(rt, "reader", Role.READER)
+    with TestClient(create_app(runtime=rt)) as client:
+        login(client, "reader")
+        body = client.get("/api/v1/search", params={"q": "reset my password", "k": 4}).json()
+        assert body["results"][0]["duplicates"][0]["file"] == copy[1]
+        page = dom(client.get("/", params={"q": "reset my password"}).text)
+        assert copy[1] in page.select_one("#results li.hit .also").get_text()
+
+
+def test_ask_api_returns_answering_sentences_as_offsets(corpus: Runtime) -> None:
+    make_user(corpus, "reader", Role.READER)
+    with TestClient(create_app(runtime=corpus)) as client:
+        login(client, "reader")
+        r = client.get("/api/v1/ask", params={"q": "How much salary is paid during sick leave?"})
+        assert r.status_code == 200, r.text
+        first = r.json()["answers"][0]
+        assert "病假" in first["text"]
+        (best, *_) = sorted(first["sentences"], key=lambda s: -s["score"])
+        assert first["text"][best["start"] : best["end"]] == best["text"]
+        assert "百分之八十" in best["text"]
+        assert client.get("/api/v1/ask", params={"q": "x", "kind": "bogus"}).status_code == 422

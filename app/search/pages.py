@@ -14,6 +14,7 @@ from app.collections import service as collections
 from app.collections.service import CollectionNotFound
 from app.deps import RuntimeDep
 from app.runtime import Runtime
+from app.search.answers import answer_spans
 from app.search.service import (
     CHUNK_KINDS,
     MAX_FILTER_TAGS,
@@ -27,7 +28,6 @@ from app.search.service import (
     tags_in_collection,
 )
 from app.text.highlight import highlight_spans, query_terms, render_highlighted, snippet
-from app.text.sentences import best_sentences, split_sentences
 from app.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -150,29 +150,11 @@ class AnswerView:
 
 def _answers(rt: Runtime, result: SearchResult) -> list[AnswerView]:
     """Inside each passage, highlight the sentence(s) closest to the question in meaning."""
-    with rt.sessions() as s:
-        col = rt.collection(s, result.collection)
-        embedder, instruction = rt.embedders.get(col.embedder), col.query_instruction
-    question = embedder.embed_queries([result.query], instruction=instruction)[0]
-    all_spans = [split_sentences(h.text) for h in result.hits]
-    sentences = [
-        h.text[a:b] for h, spans in zip(result.hits, all_spans, strict=True) for a, b in spans
-    ]
-    vectors = embedder.embed_documents(sentences) if sentences else None
-    views, offset = [], 0
-    for hit, spans in zip(result.hits, all_spans, strict=True):
-        if not spans or vectors is None:
-            views.append(
-                AnswerView(
-                    hit, render_highlighted(hit.text, []), "", document_link(hit), source_link(hit)
-                )
-            )
-            continue
-        picked = best_sentences(question, vectors[offset : offset + len(spans)], spans, top=2)
-        offset += len(spans)
-        marks = [(a, b) for a, b, _score in picked]
-        best = max(picked, key=lambda p: p[2]) if picked else None
-        preview = hit.text[best[0] : best[1]] if best else ""
+    views = []
+    for hit, spans in zip(result.hits, answer_spans(rt, result), strict=True):
+        marks = [(span.start, span.end) for span in spans]
+        best = max(spans, key=lambda span: span.score) if spans else None
+        preview = hit.text[best.start : best.end] if best else ""
         views.append(
             AnswerView(
                 hit,
@@ -199,7 +181,12 @@ def ask_page(
     """The few passages most likely to answer a question, answering sentences marked."""
     filters = _filters(kind=kind, tags=tag)
     result, error = _run(rt, q, k, collection, filters)
-    answers = _answers(rt, result) if result is not None and result.hits else []
+    answers: list[AnswerView] = []
+    if result is not None and result.hits:
+        try:
+            answers = _answers(rt, result)
+        except SearchUnavailable as exc:
+            error = str(exc)
     ctx = {
         "q": q,
         "collection": collection,

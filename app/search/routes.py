@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.auth.deps import ReaderUser
 from app.collections.service import CollectionNotFound
 from app.deps import RuntimeDep
+from app.search.answers import answer_spans
 from app.search.service import (
     MAX_K,
     SearchError,
@@ -20,6 +21,14 @@ from app.search.service import (
 )
 
 router = APIRouter(tags=["search"])
+
+
+class DuplicateOut(BaseModel):
+    """The same passage in another document, folded into this result."""
+
+    document_id: int
+    file: str
+    chunk_id: int
 
 
 class HitOut(BaseModel):
@@ -40,6 +49,16 @@ class HitOut(BaseModel):
     score: float
     kind: str = Field(description="section, faq (a question with its answer) or question (exam)")
     question: str | None = Field(description="the question alone, for faq and question chunks")
+    duplicates: list[DuplicateOut] = Field(
+        default_factory=list, description="the same passage in other documents"
+    )
+
+    @field_validator("duplicates", mode="before")
+    @classmethod
+    def _copies(cls, value: object) -> object:
+        if isinstance(value, tuple):
+            return [{"document_id": d, "file": f, "chunk_id": c} for d, f, c in value]
+        return value
 
 
 class SearchOut(BaseModel):
@@ -143,4 +162,72 @@ def api_search(
         notice=result.notice,
         results=[HitOut.model_validate(h) for h in result.hits],
         timings=result.timings,
+    )
+
+
+class AnswerSpanOut(BaseModel):
+    """``text[start:end]`` of the passage answers the question best (cosine ``score``)."""
+
+    start: int
+    end: int
+    score: float
+    text: str
+
+
+class AnswerOut(HitOut):
+    sentences: list[AnswerSpanOut]
+
+
+class AskOut(BaseModel):
+    query: str
+    collection: str
+    mode: str
+    reranked: bool
+    notice: str | None
+    answers: list[AnswerOut]
+
+
+@router.get("/api/v1/ask", response_model=AskOut)
+def api_ask(
+    rt: RuntimeDep,
+    _user: ReaderUser,
+    q: Annotated[
+        str, Query(min_length=1, max_length=2000, description="the question, any language")
+    ],
+    k: Annotated[int, Query(ge=1, le=20)] = 5,
+    collection: str | None = None,
+    tag: Annotated[list[str] | None, Query(max_length=100)] = None,
+    kind: Annotated[str | None, Query(description="section, faq or question")] = None,
+) -> AskOut:
+    """The passages most likely to answer ``q``, each with the sentence(s) that answer it
+    best as character offsets into the passage's ``text`` (no LLM involved)."""
+    result = _run(rt, q, k, collection, make_filters(tags=tag, kind=kind))
+    try:
+        spans = answer_spans(rt, result)
+    except SearchUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    answers = []
+    for hit, picked in zip(result.hits, spans, strict=True):
+        out = AnswerOut.model_validate(
+            {
+                **HitOut.model_validate(hit).model_dump(),
+                "sentences": [
+                    {
+                        "start": a.start,
+                        "end": a.end,
+                        "score": a.score,
+                        "text": hit.text[a.start : a.end],
+                    }
+                    for a in picked
+                ],
+            }
+        )
+        answers.append(out)
+    return AskOut(
+        query=result.query,
+        collection=result.collection,
+        mode=result.mode,
+        reranked=result.reranked,
+        notice=result.notice,
+        answers=answers,
     )

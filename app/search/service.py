@@ -6,7 +6,7 @@ Filters apply inside both legs, so a filtered search still returns k results."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +60,9 @@ class SearchHit:
     score: float
     kind: str = "section"
     question: str | None = None
+    # The same passage in other documents (the same FAQ in two files), folded into this
+    # hit so copies do not fill the list: (document id, file name, chunk id).
+    duplicates: tuple[tuple[int, str, int], ...] = ()
 
     @property
     def page(self) -> int | None:
@@ -193,7 +196,8 @@ def search(
         raise SearchError(f"unknown mode {mode!r}: use one of {', '.join(SEARCH_MODES)}")
     reranker = rt.reranker if rerank else None
     first = max(k, reranker.candidates) if reranker is not None else k
-    depth = max(first, FUSION_DEPTH) if mode == "hybrid" else first
+    # k more than needed: copies of a passage are folded into one hit.
+    depth = max(first + k, FUSION_DEPTH) if mode == "hybrid" else first + k
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     with rt.sessions() as session:
@@ -212,15 +216,15 @@ def search(
             scored = fuse(
                 dense,
                 lexical,
-                k=first,
+                k=first + k,
                 language_share=_language_share(session, col.id, query),
                 literal=looks_literal(query),
                 weights=weights,
             )
         else:
-            scored = (dense or lexical)[:first]
+            scored = (dense or lexical)[: first + k]
         t2 = time.perf_counter()
-        hits = _load_hits(session, scored)
+        hits = _fold_duplicates(_load_hits(session, scored))[:first]
         t["fetch_ms"] = (time.perf_counter() - t2) * 1000
         name = col.name
     notice = None
@@ -288,6 +292,29 @@ def _language_share(session: Session, collection_id: int, query: str) -> float:
     if total == 0:
         return 1.0
     return sum(int(n or 0) for lang, n in rows if lang == language) / total
+
+
+def _fold_duplicates(hits: list[SearchHit]) -> list[SearchHit]:
+    """Hits whose text is the same passage (whitespace and case aside) folded into the
+    best-ranked one, which lists the others in ``duplicates``.
+
+    Only exact copies are folded: the same FAQ pasted into two handbooks, a re-uploaded
+    edition. Translations (the Chinese and English versions of a section) are kept apart:
+    a reader may want the one in their language, and a similarity threshold loose enough
+    to pair translations would also fold distinct answers to similar questions.
+    """
+    out: list[SearchHit] = []
+    first_of: dict[str, int] = {}
+    for hit in hits:
+        key = " ".join(hit.text.split()).casefold()
+        if key in first_of:
+            i = first_of[key]
+            copy = (hit.document_id, hit.file, hit.chunk_id)
+            out[i] = replace(out[i], duplicates=(*out[i].duplicates, copy))
+        else:
+            first_of[key] = len(out)
+            out.append(hit)
+    return out
 
 
 def _rerank_text(hit: SearchHit) -> str:
