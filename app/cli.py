@@ -87,6 +87,9 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="files or folders (searched recursively)")],
     collection: Annotated[str | None, typer.Option(help="collection name")] = None,
     wait: Annotated[bool, typer.Option(help="wait until every file is ingested")] = True,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="a tag for every file (repeatable)")
+    ] = None,
 ) -> None:
     """Add documents and (by default) ingest them here, showing progress."""
     from ingest.batch import run_ingest_command
@@ -94,7 +97,7 @@ def ingest(
     _quiet()
     rt = _runtime()
     try:
-        code = run_ingest_command(rt, paths, collection=collection, wait=wait)
+        code = run_ingest_command(rt, paths, collection=collection, wait=wait, tags=tag or ())
     finally:
         rt.close()
     raise typer.Exit(code)

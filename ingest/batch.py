@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import typer
@@ -33,7 +33,12 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
 
 
 def run_ingest_command(
-    rt: Runtime, paths: list[Path], *, collection: str | None, wait: bool
+    rt: Runtime,
+    paths: list[Path],
+    *,
+    collection: str | None,
+    wait: bool,
+    tags: Sequence[str] = (),
 ) -> int:
     """Queue every file, then (if ``wait``) ingest them here; returns the exit code."""
     doc_ids: list[int] = []
@@ -59,6 +64,7 @@ def run_ingest_command(
                 staged=staged,
                 files_dir=rt.settings.files_dir,
                 max_attempts=rt.settings.job_max_attempts,
+                tags=tags,
             )
             doc_id, dup, status = added.document.id, added.duplicate, added.document.status
         if dup:

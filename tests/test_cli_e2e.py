@@ -13,7 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from app.documents.models import Document
+from app.runtime import Runtime
+from app.settings import Settings
 from tests.test_pipeline import GUIDE_MD, LEAVE_MD
 
 pytestmark = pytest.mark.slow
@@ -45,7 +49,7 @@ def test_cli_ingest_search_batch_documents_reindex(tmp_path: Path) -> None:
     (corpus / "notes.bin").write_bytes(b"\x00\x01")  # not a supported type: skipped in folders
     data = tmp_path / "data"
 
-    r = _kb(["ingest", str(tmp_path / "corpus")], data)
+    r = _kb(["ingest", str(tmp_path / "corpus"), "--tag", "handbook", "--tag", "HR"], data)
     assert r.returncode == 0, r.stderr
     assert "ready 2, failed 0" in r.stderr
 
@@ -71,6 +75,12 @@ def test_cli_ingest_search_batch_documents_reindex(tmp_path: Path) -> None:
 
     r = _kb(["search", "病假需要证明吗", "--json", "--k", "1"], data)
     assert json.loads(r.stdout)[0]["file"] == "leave.md"
+    rt = Runtime.create(Settings(data_dir=data))
+    try:
+        with rt.sessions() as s:
+            assert {tuple(d.tags) for d in s.scalars(select(Document))} == {("handbook", "HR")}
+    finally:
+        rt.close()
 
     r = _kb(["documents", "list"], data)
     assert "guide.md" in r.stdout and "ready" in r.stdout
