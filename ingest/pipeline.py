@@ -28,6 +28,7 @@ from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.runtime import Runtime
 from app.search.lexical import index_text
+from app.text.tags import tag_identity
 from app.vectors.index import bytes_to_vectors, vector_to_bytes
 from ingest.chunk import chunk as chunk_document
 from ingest.errors import IngestError
@@ -292,20 +293,16 @@ def _store_tags(s: Session, doc: Document, tags: Sequence[str]) -> None:
     # Reuse the rows of tags the file still has: deleting and re-inserting the same
     # primary key in one flush would collide.
     previous = {row.tag: row for row in doc.tag_rows if row.source == DOCUMENT_TAG}
-    taken = {_tag_key(row.tag) for row in kept}
+    taken = {tag_identity(row.tag) for row in kept}
     rows = list(kept)
     for tag in tags:
-        if _tag_key(tag) not in taken:
-            taken.add(_tag_key(tag))
+        if tag_identity(tag) not in taken:
+            taken.add(tag_identity(tag))
             rows.append(previous.get(tag) or DocumentTag(tag=tag, source=DOCUMENT_TAG))
     for position, row in enumerate(rows):
         row.position = position
     doc.tag_rows = rows
     s.flush()
-
-
-def _tag_key(tag: str) -> str:
-    return " ".join(tag.split()).casefold()
 
 
 def _store(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import tempfile
 import uuid
 from collections.abc import Iterable
@@ -22,16 +21,12 @@ from app.collections.service import bump_version
 from app.documents.models import Document, DocumentStatus, DocumentTag
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobKind
+from app.text.tags import TAG_SPLIT, normalise_tags
 
 log = logging.getLogger(__name__)
 
 # DocumentTag.source of tags a person set (on upload); a re-ingest keeps them.
 UPLOAD_TAG = "upload"
-# Separators between tags typed in one field (as in front matter): ASCII and full-width
-# commas, the Chinese enumeration comma, semicolons.
-_TAG_SPLIT = re.compile(r"[,，、;；]")
-MAX_TAGS = 50
-MAX_TAG_LENGTH = 100
 
 # Extension -> document type. The worker checks the content; this only turns away
 # files we could never read, before they are stored.
@@ -115,25 +110,12 @@ def stage_upload(stream: BinaryIO, *, filename: str, files_dir: Path, max_bytes:
 
 
 def parse_tags(value: str | Iterable[str] | None) -> list[str]:
-    """Tags a person typed: split on ``,，、;；``, whitespace collapsed, empty ones dropped,
-    unique case-insensitively (first spelling kept), at most 50 of 100 characters each."""
+    """Tags a person typed (one field, or several): split and normalised as tags read
+    from front matter are (:mod:`app.text.tags`)."""
     if value is None:
         return []
-    parts = _TAG_SPLIT.split(value) if isinstance(value, str) else _split_all(value)
-    tags: list[str] = []
-    seen: set[str] = set()
-    for part in parts:
-        tag = " ".join(part.split())[:MAX_TAG_LENGTH].strip()
-        if tag and tag.casefold() not in seen:
-            seen.add(tag.casefold())
-            tags.append(tag)
-        if len(tags) == MAX_TAGS:
-            break
-    return tags
-
-
-def _split_all(values: Iterable[str]) -> list[str]:
-    return [part for v in values for part in _TAG_SPLIT.split(v)]
+    values = [value] if isinstance(value, str) else value
+    return normalise_tags(part for v in values for part in TAG_SPLIT.split(v))
 
 
 def add_document(

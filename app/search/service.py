@@ -21,6 +21,7 @@ from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse, looks_literal
 from app.search.lexical import lexical_search
 from ingest.language import detect_language
+from ingest.types import embed_text_for
 
 MAX_K = 100
 
@@ -319,10 +320,8 @@ def _fold_duplicates(hits: list[SearchHit]) -> list[SearchHit]:
 
 def _rerank_text(hit: SearchHit) -> str:
     # The heading path tells the reranker what the passage is about, as it does the
-    # embedder (ingest.types.embed_text_for).
-    if not hit.heading_path:
-        return hit.text
-    return f"{' > '.join(hit.heading_path)}\n\n{hit.text}"
+    # embedder.
+    return embed_text_for(hit.heading_path, hit.text)
 
 
 def _embed_query(

@@ -16,6 +16,7 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 from app.text.inline import inline_text
+from app.text.tags import TAG_SPLIT, normalise_tags
 from ingest.errors import IngestError
 from ingest.parse.detect import EMPTY_FILE, decode_text
 from ingest.types import Block, BlockKind, ParsedDocument
@@ -126,31 +127,15 @@ def _meta_title(meta: dict[object, object]) -> str | None:
 
 # Front-matter keys that hold labels (Jekyll/Hugo "tags" and "categories", "keywords").
 _TAG_KEYS = ("tags", "tag", "keywords", "categories", "category")
-_TAG_SPLIT = re.compile(r"[,，、;；]")
-MAX_TAGS = 50
-MAX_TAG_LENGTH = 100
 
 
 def _meta_tags(meta: dict[object, object]) -> tuple[str, ...]:
-    """Tags from front matter: lists or comma-separated strings, stripped, unique
-    (case-insensitively), in their first order, bounded in number and length."""
-    values: list[object] = []
+    """Tags from front matter: lists, or strings separated like typed tags."""
+    parts: list[object] = []
     for key in _TAG_KEYS:
         value = meta.get(key)
         if isinstance(value, str):
-            values.extend(_TAG_SPLIT.split(value))
+            parts.extend(TAG_SPLIT.split(value))
         elif isinstance(value, list):
-            values.extend(value)
-    tags: list[str] = []
-    seen: set[str] = set()
-    for value in values:
-        # Only scalars, for the same reason as the title.
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            continue
-        tag = " ".join(str(value).split())[:MAX_TAG_LENGTH]
-        if tag and tag.casefold() not in seen:
-            seen.add(tag.casefold())
-            tags.append(tag)
-        if len(tags) == MAX_TAGS:
-            break
-    return tuple(tags)
+            parts.extend(value)
+    return tuple(normalise_tags(parts))
