@@ -6,26 +6,19 @@ applies injected faults, one per request to ``/v1/embeddings``, in order:
 
     server.inject(Fault.unavailable(), Fault.too_many(retry_after="0"), Fault.drop())
 
-The stdlib server gives full control over the socket (a dropped connection, an answer
-that comes too late) and ``stop()`` closes the connections clients keep alive, so a
-stopped server is really down; ``start()`` again binds the same port.
+Starting, stopping (a stopped server is really down; ``start()`` again binds the same
+port) and the socket plumbing are tests/loopback's, shared with tests/rerankserver.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import queue
 import re
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +26,7 @@ import pytest
 from app.embedding.base import Embedder, l2_normalise
 from app.embedding.registry import EmbedderRegistry
 from app.embedding.tokens import count_tokens
+from tests.loopback import JSONHandler, LoopbackServer
 
 QWEN_MODEL = "Qwen/Qwen3-Embedding-4B"
 _INSTRUCT = re.compile(r"\AInstruct: (?P<task>.*?)\nQuery:(?P<query>.*)\Z", re.DOTALL)
@@ -110,61 +104,8 @@ class Received:
         return out
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], owner: EmbedServer) -> None:
-        self.owner = owner
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            conns = list(self.connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as vLLM (uvicorn) does
-    server: _HTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.server.owner._get(self)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.owner._post(self, body)
-
-    def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the client gave up (timeout) or the server is stopping
-            self.close_connection = True
+class _Handler(JSONHandler):
+    """Errors in the body shape of vLLM's OpenAI-compatible server."""
 
     def send_error_json(
         self, status: int, message: str, headers: dict[str, str] | None = None
@@ -181,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_json(status, payload, headers)
 
 
-class EmbedServer:
+class EmbedServer(LoopbackServer[_Handler, Fault, Received]):
     """A fake vLLM embeddings server; attributes may be changed while it runs."""
 
     def __init__(
@@ -195,6 +136,7 @@ class EmbedServer:
         shuffle: bool = False,
         max_model_len: int = 8192,
     ) -> None:
+        super().__init__(_Handler, "embedserver")
         self.encoder = encoder
         self.model = model
         self.matryoshka = matryoshka  # False: `dimensions` gets vLLM's 400
@@ -202,68 +144,16 @@ class EmbedServer:
         self.floats_only = floats_only  # answer floats whatever was asked
         self.shuffle = shuffle  # answer `data` in reverse order (clients must use `index`)
         self.max_model_len = max_model_len
-        self.port = 0
-        self.slow_started = threading.Event()  # set when a slow fault begins to wait
-        self._faults: queue.Queue[Fault] = queue.Queue()
-        self._received: list[Received] = []
-        self._lock = threading.Lock()
         self._in_flight = 0
         self.max_in_flight = 0
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
 
     # -- control -----------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> EmbedServer:
-        """Listen (on the same port as before after a stop)."""
-        assert self._httpd is None, "already running"
-        self._stopping = threading.Event()
-        self._httpd = _HTTPServer(("127.0.0.1", self.port), self)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name=f"embedserver-{self.port}",
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and cut every open connection (answers in progress are lost)."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        httpd.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def inject(self, *faults: Fault) -> None:
-        for f in faults:
-            self._faults.put(f)
 
     def pending_faults(self) -> int:
         return self._faults.qsize()
 
-    @property
-    def received(self) -> list[Received]:
-        with self._lock:
-            return list(self._received)
-
     def embedding_requests(self) -> list[Received]:
         return [r for r in self.received if r.path == "/v1/embeddings"]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._received.clear()
 
     # -- handling ----------------------------------------------------------------------
 
@@ -272,41 +162,20 @@ class EmbedServer:
             return True
         return h.headers.get("Authorization") == f"Bearer {self.api_key}"
 
-    def _record(self, r: Received) -> None:
-        with self._lock:
-            self._received.append(r)
-
     def _get(self, h: _Handler) -> None:
-        path = h.path.split("?")[0].rstrip("/")
+        path = h.route
         self._record(Received("GET", path, h.headers.get("Authorization")))
         if path == "/health":
             h.send_json(200, {})
         elif not self._authorised(h):
             h.send_json(401, {"error": "Unauthorized"})  # vLLM's --api-key middleware
         elif path == "/v1/models":
-            h.send_json(
-                200,
-                {
-                    "object": "list",
-                    "data": [
-                        {
-                            "id": self.model,
-                            "object": "model",
-                            "created": int(time.time()),
-                            "owned_by": "vllm",
-                            "root": self.model,
-                            "parent": None,
-                            "max_model_len": self.max_model_len,
-                            "permission": [],
-                        }
-                    ],
-                },
-            )
+            h.send_model_list(self.model, self.max_model_len)
         else:
             h.send_json(404, {"detail": "Not Found"})
 
     def _post(self, h: _Handler, body: bytes) -> None:
-        path = h.path.split("?")[0].rstrip("/")
+        path = h.route
         if path != "/v1/embeddings":
             self._record(Received("POST", path, h.headers.get("Authorization")))
             h.send_json(404, {"detail": "Not Found"})
@@ -331,10 +200,7 @@ class EmbedServer:
             return
         encoding = req.get("encoding_format") or "float"
         dims = req.get("dimensions")
-        try:
-            fault: Fault | None = self._faults.get_nowait()
-        except queue.Empty:
-            fault = None
+        fault = self._next_fault()
         self._record(
             Received(
                 "POST",
@@ -356,15 +222,10 @@ class EmbedServer:
                 h.send_error_json(fault.status, fault.message, headers)
                 return
             if fault.kind == "drop":
-                h.close_connection = True
-                with contextlib.suppress(OSError):
-                    h.connection.shutdown(socket.SHUT_RDWR)
+                h.drop()
                 return
-            if fault.kind == "slow":
-                self.slow_started.set()
-                if self._stopping.wait(fault.seconds):
-                    h.close_connection = True
-                    return
+            if fault.kind == "slow" and not self._hold_back(h, fault.seconds):
+                return
             if fault.kind == "refuse_base64" and encoding == "base64":
                 h.send_error_json(400, "encoding_format 'base64' is not supported")
                 return

