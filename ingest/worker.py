@@ -1,7 +1,9 @@
 """The worker: claims jobs from SQL and runs them, one at a time, until told to stop.
 
 Runs inside ``kb serve`` (a thread) or alone as ``kb worker``; any number of workers
-can share one database. A job that raises never stops the loop.
+can share one database. A job that raises never stops the loop, and neither does an
+outage of the database or the disk: the loop backs off (one log line per try) and claims
+again once it is over.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
+from app import outages
 from app.db import transaction
 from app.documents.models import Document, DocumentStatus
 from app.jobs import service as jobs
@@ -34,19 +37,36 @@ class _Heartbeat:
 
     def _run(self) -> None:
         interval = self._rt.settings.job_lease_seconds / 3
-        while not self._stop.wait(interval):
+        # After a failed beat, try again soon: waiting a whole interval could let the
+        # lease run out although the database came back at once.
+        backoff = jobs.Backoff(base=1.0, cap=interval)
+        wait = interval
+        while not self._stop.wait(wait):
             try:
-                with transaction(self._rt.sessions) as s:
-                    jobs.heartbeat(
-                        s,
-                        job_id=self._job_id,
-                        worker_id=self._worker_id,
-                        lease_s=self._rt.settings.job_lease_seconds,
-                    )
+                self._beat()
+                backoff.reset()
+                wait = interval
             except jobs.LeaseLost:
                 return
-            except Exception:  # the database may be briefly away; try again next beat
-                log.warning("heartbeat for job %s failed", self._job_id, exc_info=True)
+            except Exception as exc:
+                wait = backoff.next_delay()
+                cause = outages.transient_cause(exc)
+                log.warning(
+                    "heartbeat for job %s failed: %s; next try in %.1f s",
+                    self._job_id,
+                    cause or f"{type(exc).__name__}: {exc}",
+                    wait,
+                    exc_info=cause is None and backoff.failures == 1,  # a bug: trace it once
+                )
+
+    def _beat(self) -> None:
+        with transaction(self._rt.sessions) as s:
+            jobs.heartbeat(
+                s,
+                job_id=self._job_id,
+                worker_id=self._worker_id,
+                lease_s=self._rt.settings.job_lease_seconds,
+            )
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -58,10 +78,15 @@ class _Heartbeat:
 
 
 class Worker:
-    def __init__(self, rt: Runtime, *, worker_id: str | None = None) -> None:
+    def __init__(
+        self, rt: Runtime, *, worker_id: str | None = None, backoff: jobs.Backoff | None = None
+    ) -> None:
         self.rt = rt
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
+        # One streak of outages (database away, disk full), shared by the claim loop and
+        # the jobs it runs: they all meet the same database and the same disk.
+        self.backoff = backoff or jobs.Backoff(base=1.0, cap=60.0)
 
     def run_once(self) -> IngestOutcome | None:
         """Claim and run one job; None when no job is due."""
@@ -95,7 +120,7 @@ class Worker:
                     jobs.fail(s, j, reason=f"unknown job kind {job.kind!r}")
             return IngestOutcome(job.document_id or 0, "failed", error="unknown job kind")
         with _Heartbeat(self.rt, job.id, self.worker_id):
-            return run_ingest(self.rt, job, worker_id=self.worker_id)
+            return run_ingest(self.rt, job, worker_id=self.worker_id, backoff=self.backoff)
 
     def run_until_idle(self) -> list[IngestOutcome]:
         """Run jobs until none is due (used by ``kb ingest`` and tests)."""
@@ -111,14 +136,36 @@ class Worker:
         """Poll for jobs until ``stop()``; errors are logged and the loop goes on."""
         log.info("worker %s started", self.worker_id)
         while not self.stop_event.is_set():
-            try:
-                outcome = self.run_once()
-            except Exception:
-                log.exception("worker loop error; continuing")
-                outcome = None
-            if outcome is None:
-                self.stop_event.wait(self.rt.settings.worker_poll_seconds)
+            self.stop_event.wait(self._step())
         log.info("worker %s stopped", self.worker_id)
+
+    def _step(self) -> float:
+        """Claim and run one job; returns how long to wait before the next claim."""
+        try:
+            outcome = self.run_once()
+        except Exception as exc:
+            return self._after_loop_error(exc)
+        if outcome is None:
+            return self.rt.settings.worker_poll_seconds
+        if outcome.status in ("waiting", "stalled"):
+            # An outage requeued (or could not even release) the job: every other job
+            # would meet it too, so pause instead of parsing and embedding them in vain.
+            return outcome.retry_in or self.backoff.next_delay()
+        self.backoff.reset()
+        return 0.0
+
+    def _after_loop_error(self, exc: Exception) -> float:
+        """Back off after a failed claim: one line per try, a traceback only for a bug."""
+        delay = self.backoff.next_delay()
+        cause = outages.transient_cause(exc)
+        log.warning(
+            "worker %s: %s; next try in %.1f s",
+            self.worker_id,
+            cause or f"{type(exc).__name__}: {exc}",
+            delay,
+            exc_info=cause is None and self.backoff.failures == 1,
+        )
+        return delay
 
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run_forever, daemon=True, name="kb-worker")

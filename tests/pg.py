@@ -49,6 +49,22 @@ class PostgresCluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
+    def _ctl(self, *args: str) -> None:
+        data = str(self.root / "data")
+        subprocess.run(
+            [*self.as_postgres, self.pg_ctl, "-D", data, *args], check=True, capture_output=True
+        )
+
+    def pause(self) -> None:
+        """Stop the server as a restart does: sessions end, new connections are refused."""
+        self._ctl("-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the stopped server again with the options it was first started with."""
+        self._ctl(
+            "-l", str(self.root / "log"), "-o", server_options(self.port, self.root), "-w", "start"
+        )
+
     def stop(self) -> None:
         subprocess.run(
             [
@@ -64,6 +80,11 @@ class PostgresCluster:
             check=False,
         )
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def server_options(port: int, root: Path) -> str:
+    """``postgres`` options of a test cluster (pg_ctl does not remember them on restart)."""
+    return f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
 
 
 def start_cluster() -> PostgresCluster:
@@ -93,7 +114,7 @@ def start_cluster() -> PostgresCluster:
         capture_output=True,
     )
     port = _free_port()
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    opts = server_options(port, root)
     subprocess.run(
         [*as_postgres, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-o", opts, "-w", "start"],
         check=True,

@@ -1,9 +1,14 @@
-"""Queue, claim, heartbeat and finish jobs. The caller owns the transaction."""
+"""Queue, claim, heartbeat and finish jobs. The caller owns the transaction.
+
+Also what a job does while the infrastructure (database, disk) is failing: which errors
+mean "wait, it will come back", the backoff, and the reason a person sees meanwhile.
+"""
 
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -155,3 +160,67 @@ def requeue(session: Session, job: Job) -> None:
     job.message = "queued"
     job.run_after = utcnow()
     job.finished_at = None
+
+
+def holds(job: Job, worker_id: str) -> bool:
+    """Whether ``worker_id`` still runs ``job`` (its writes would not clobber another's)."""
+    return job.status == JobStatus.RUNNING and job.worker_id == worker_id
+
+
+# -- waiting for the infrastructure ------------------------------------------------------
+#
+# A full disk or a database that is restarting is nobody's input error: the job waits
+# (backing off) and its attempts are not used up, however long the outage lasts.
+
+# The reasons a person sees on the document while it waits (app/i18n_catalog.py has them).
+WAITING = "waiting: {cause}; next try at {time} UTC"
+RETRYING = "retrying: {reason}; next try at {time} UTC"
+
+
+@dataclass
+class Backoff:
+    """Growing, capped delays over one streak of failures.
+
+    Equal jitter (half fixed, half random) rather than full jitter: a persistent outage
+    must never produce near-zero delays, which would be the log storm again.
+    """
+
+    base: float = 1.0
+    cap: float = 60.0
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        ceiling = min(self.cap, self.base * 2 ** min(self.failures - 1, 30))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def waiting_reason(cause: str, at: datetime) -> str:
+    return WAITING.format(cause=cause, time=f"{at:%H:%M:%S}")
+
+
+def retrying_reason(reason: str, at: datetime) -> str:
+    return RETRYING.format(reason=reason, time=f"{at:%H:%M:%S}")
+
+
+def wait_for_infrastructure(
+    session: Session, job: Job, *, cause: str, detail: str, delay_s: float
+) -> str:
+    """Requeue a job that an outage (not its input) stopped; returns the reason to show.
+
+    The claim's attempt is given back: an hour of full disk must neither fail the
+    document nor look like a worker that died mid-job (see ``Worker.run_once``).
+    """
+    at = utcnow() + timedelta(seconds=delay_s)
+    reason = waiting_reason(cause, at)
+    job.status = JobStatus.QUEUED
+    job.attempts = max(0, job.attempts - 1)
+    job.error = detail
+    job.message = reason
+    job.run_after = at
+    job.worker_id = None
+    job.lease_expires_at = None
+    return reason
