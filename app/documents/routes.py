@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
 
 from app.auth.deps import EditorUser, ReaderUser
 from app.auth.models import Role
 from app.collections.service import CollectionNotFound
-from app.deps import RuntimeDep, SessionDep
+from app.deps import MAX_ID, IdPath, RuntimeDep, SessionDep
 from app.documents import service
 from app.documents.schemas import DocumentOut, UploadItem, UploadOut
 from app.jobs.service import latest_for_document
@@ -40,7 +40,7 @@ def upload(
         col = rt.collection(session, collection)
     except CollectionNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    outcomes = service.accept_uploads(
+    outcomes = service.upload_files(
         session,
         collection=col,
         files=[(f.filename or "unnamed", f.file) for f in files],
@@ -54,11 +54,18 @@ def upload(
         UploadItem(filename=o.filename, result=o.result, document_id=o.document_id, reason=o.reason)
         for o in outcomes
     ]
-    too_large = any(o.too_large for o in outcomes)
-    session.commit()
     if items and all(i.result == "rejected" for i in items):
-        code = status.HTTP_413_CONTENT_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
-        raise HTTPException(code, detail=[i.model_dump() for i in items])
+        # The server's storage first (507 full, 503 not writable: retry later), then the
+        # files' own faults (413 too large, 400 otherwise).
+        storage = [o.storage_status for o in outcomes if o.storage_status]
+        if storage:
+            code = max(storage)
+        elif any(o.too_large for o in outcomes):
+            code = status.HTTP_413_CONTENT_TOO_LARGE
+        else:
+            code = status.HTTP_400_BAD_REQUEST
+        headers = {"Retry-After": "60"} if storage else None
+        raise HTTPException(code, detail=[i.model_dump() for i in items], headers=headers)
     if not any(i.result == "accepted" for i in items):
         response.status_code = status.HTTP_200_OK
     return UploadOut(items=items)
@@ -70,19 +77,17 @@ def list_documents(
     session: SessionDep,
     _user: ReaderUser,
     collection: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[DocumentOut]:
-    """Documents, newest first, with their status."""
+    """Documents, newest first, with their status (``limit`` at most 1000)."""
     col_id = rt.collection(session, collection).id if collection else None
-    docs = service.list_documents(
-        session, collection_id=col_id, limit=min(limit, 1000), offset=offset
-    )
+    docs = service.list_documents(session, collection_id=col_id, limit=limit, offset=offset)
     return [DocumentOut.of(d) for d in docs]
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
-def get_document(session: SessionDep, _user: ReaderUser, document_id: int) -> DocumentOut:
+def get_document(session: SessionDep, _user: ReaderUser, document_id: IdPath) -> DocumentOut:
     """One document with the status and progress of its latest job."""
     doc = _get(session, document_id)
     return DocumentOut.of(doc, latest_for_document(session, doc.id))
@@ -90,7 +95,7 @@ def get_document(session: SessionDep, _user: ReaderUser, document_id: int) -> Do
 
 @router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_document(
-    rt: RuntimeDep, session: SessionDep, user: EditorUser, document_id: int
+    rt: RuntimeDep, session: SessionDep, user: EditorUser, document_id: IdPath
 ) -> Response:
     """Remove the document from SQL, the index and the disk (editors: their own only)."""
     doc = _get(session, document_id)
@@ -98,15 +103,15 @@ def delete_document(
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "editors can delete only their own documents"
         )
-    key = service.delete_document(session, doc)
+    removed = service.delete_document(session, doc)
     session.commit()
-    service.remove_stored_file(rt.settings.files_dir, key)
+    service.remove_files(rt.settings, removed)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{document_id}/reingest", response_model=DocumentOut)
 def reingest(
-    rt: RuntimeDep, session: SessionDep, _user: EditorUser, document_id: int
+    rt: RuntimeDep, session: SessionDep, _user: EditorUser, document_id: IdPath
 ) -> DocumentOut:
     """Parse and embed the document again (after a failure, or a parser upgrade)."""
     doc = _get(session, document_id)
@@ -116,7 +121,4 @@ def reingest(
 
 
 def _get(session: SessionDep, document_id: int) -> service.Document:
-    try:
-        return service.get(session, document_id)
-    except service.DocumentNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return service.get(session, document_id)

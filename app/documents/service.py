@@ -1,4 +1,11 @@
-"""Documents: accept an upload (row + original + job in one transaction), list, delete."""
+"""Documents: accept an upload (row + original + job in one transaction), list, delete.
+
+An original is moved into ``files/`` only inside the transaction that records its row, and
+removed again if that transaction does not commit (:func:`_place_original`), so no file
+there is ever without a row and no committed row is without its file. A full or read-only
+disk or database rejects the files it hit with a reason a person can act on
+(:data:`STORAGE_FULL`, :data:`STORAGE_UNWRITABLE`); files already stored stay stored.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +15,25 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, SessionTransaction
 
+from app import outages
 from app.auth.models import User
 from app.collections.models import Collection
 from app.collections.service import bump_version
 from app.documents.models import Document, DocumentStatus, DocumentTag
+from app.documents.rendered import RenderCache
+from app.errors import NotFound
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobKind
+from app.settings import Settings
+from app.text.sizes import human_size
 from app.text.tags import TAG_SPLIT, normalise_tags
 
 log = logging.getLogger(__name__)
@@ -33,17 +46,47 @@ UPLOAD_TAG = "upload"
 SUPPORTED_TYPES = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "markdown"}
 
 
-class DocumentNotFound(LookupError):
+class DocumentNotFound(NotFound, LookupError):
     """No document with that id."""
 
 
 class UploadRejected(ValueError):
-    """The upload cannot be accepted; the message says why, for a person."""
+    """The upload cannot be accepted; the message says why, for a person.
 
-    def __init__(self, reason: str, *, too_large: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    ``message`` is the English message id (translated on pages with ``params``);
+    ``reason`` is it formatted, for the API and the CLI."""
+
+    def __init__(self, message: str, /, *, too_large: bool = False, **params: object) -> None:
+        self.message = message
+        self.params = params
+        self.reason = message.format(**params) if params else message
+        super().__init__(self.reason)
         self.too_large = too_large
+
+
+# Why a file was not stored when the server's storage failed (files/ or the database);
+# each is answered with its HTTP status when no file of the request could be stored.
+STORAGE_FULL = (
+    "the server's storage is full, so the file was not stored; "
+    "try again after an administrator frees space"
+)
+STORAGE_UNWRITABLE = (
+    "the server cannot write to its storage (read-only or not permitted), "
+    "so the file was not stored; tell an administrator"
+)
+STORAGE_STATUS = {STORAGE_FULL: 507, STORAGE_UNWRITABLE: 503}
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """:data:`STORAGE_FULL` or :data:`STORAGE_UNWRITABLE` when ``exc`` is the disk (any
+    OSError while storing) or the database refusing a write; None for any other database
+    error (a bug stays a bug)."""
+    cause = outages.transient_cause(exc)
+    if cause == outages.DISK_FULL:
+        return STORAGE_FULL
+    if cause == outages.DISK_UNWRITABLE or isinstance(exc, OSError):
+        return STORAGE_UNWRITABLE
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,7 +120,9 @@ def doc_type_for(filename: str) -> str:
     except KeyError:
         kinds = ", ".join(sorted(SUPPORTED_TYPES))
         raise UploadRejected(
-            f"unsupported file type {ext or '(no extension)'!r}: supported types are {kinds}"
+            "unsupported file type {ext}: supported types are {kinds}",
+            ext=repr(ext or "(no extension)"),
+            kinds=kinds,
         ) from None
 
 
@@ -96,8 +141,9 @@ def stage_upload(stream: BinaryIO, *, filename: str, files_dir: Path, max_bytes:
                 size += len(block)
                 if size > max_bytes:
                     raise UploadRejected(
-                        f"file is larger than the limit of {max_bytes // (1024 * 1024)} MiB",
+                        "file is larger than the limit of {size}",
                         too_large=True,
+                        size=human_size(max_bytes),
                     )
                 digest.update(block)
                 out.write(block)
@@ -144,7 +190,7 @@ def add_document(
         staged.path.unlink(missing_ok=True)
         return AddResult(existing, duplicate=True)
     key = f"{uuid.uuid4().hex}{os.path.splitext(staged.filename)[1].lower()}"
-    os.replace(staged.path, files_dir / key)
+    _place_original(session, staged.path, files_dir / key)
     doc = Document(
         collection_id=collection.id,
         filename=staged.filename,
@@ -171,6 +217,43 @@ def add_document(
     return AddResult(doc, duplicate=False)
 
 
+# session.info key: originals moved into files/ by the session's open transaction.
+_PLACED = "kb_placed_originals"
+
+
+def _place_original(session: Session, staged: Path, target: Path) -> None:
+    """Move a staged upload to its final name, undone unless the transaction commits.
+
+    The file is in place before the commit (a worker that claims the job at once finds
+    it), and removed when the transaction rolls back or is closed uncommitted: a failed
+    commit (a full disk, a lost database) leaves no file without its row.
+    """
+    try:
+        os.replace(staged, target)
+    except OSError:
+        staged.unlink(missing_ok=True)
+        raise
+    if _PLACED not in session.info:
+        session.info[_PLACED] = []
+        event.listen(session, "after_commit", _originals_committed)
+        event.listen(session, "after_transaction_end", _originals_discarded)
+    session.info[_PLACED].append(target)
+
+
+def _originals_committed(session: Session) -> None:
+    if not session.in_nested_transaction():  # the outermost transaction committed
+        session.info[_PLACED].clear()
+
+
+def _originals_discarded(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:
+        return  # a savepoint: its files are kept or removed with the outer transaction
+    placed: list[Path] = session.info[_PLACED]
+    for path in placed:
+        remove_stored_file(path.parent, path.name)
+    placed.clear()
+
+
 @dataclass(frozen=True)
 class UploadOutcome:
     """What happened to one uploaded file, for the person who sent it."""
@@ -180,6 +263,21 @@ class UploadOutcome:
     document_id: int | None = None
     reason: str | None = None
     too_large: bool = False
+    # The reason's English message id and parameters, for a translated page.
+    message: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def storage_status(self) -> int | None:
+        """507 (storage full) or 503 (not writable) when the server's storage refused it."""
+        return STORAGE_STATUS.get(self.message or "")
+
+    @classmethod
+    def rejected(
+        cls, filename: str, message: str, *, too_large: bool = False, **params: Any
+    ) -> UploadOutcome:
+        reason = message.format(**params) if params else message
+        return cls(filename, "rejected", None, reason, too_large, message, params)
 
 
 def accept_uploads(
@@ -196,35 +294,118 @@ def accept_uploads(
     """Stage and record each file (flushed, not committed); one bad file rejects only itself.
 
     Every accepted file gets ``tags`` (see :func:`parse_tags`); duplicates keep their own.
+    A file that the disk refuses (full, read-only) is rejected with a storage reason
+    (:attr:`UploadOutcome.storage_status`); the files before it stay accepted.
     """
-    tags = list(tags)
-    outcomes = []
+    outcomes: list[UploadOutcome] = []
+    _accept_into(
+        outcomes,
+        session,
+        collection=collection,
+        files=files,
+        files_dir=files_dir,
+        max_bytes=max_bytes,
+        max_attempts=max_attempts,
+        uploaded_by=uploaded_by,
+        tags=list(tags),
+    )
+    return outcomes
+
+
+def _accept_into(
+    outcomes: list[UploadOutcome],
+    session: Session,
+    *,
+    collection: Collection,
+    files: Iterable[tuple[str, BinaryIO]],
+    files_dir: Path,
+    max_bytes: int,
+    max_attempts: int,
+    uploaded_by: User | None,
+    tags: list[str],
+) -> None:
     for name, stream in files:
         try:
             staged = stage_upload(stream, filename=name, files_dir=files_dir, max_bytes=max_bytes)
+            added = add_document(
+                session,
+                collection=collection,
+                staged=staged,
+                files_dir=files_dir,
+                max_attempts=max_attempts,
+                uploaded_by=uploaded_by,
+                tags=tags,
+            )
         except UploadRejected as exc:
             outcomes.append(
-                UploadOutcome(name, "rejected", reason=exc.reason, too_large=exc.too_large)
+                UploadOutcome.rejected(name, exc.message, too_large=exc.too_large, **exc.params)
             )
             continue
-        added = add_document(
-            session,
-            collection=collection,
-            staged=staged,
-            files_dir=files_dir,
-            max_attempts=max_attempts,
-            uploaded_by=uploaded_by,
-            tags=tags,
-        )
+        except OSError as exc:
+            log.error("upload of %r not stored in %s: %s", name, files_dir, exc)
+            outcomes.append(UploadOutcome.rejected(name, storage_failure(exc) or STORAGE_FULL))
+            continue
         result: Literal["duplicate", "accepted"] = "duplicate" if added.duplicate else "accepted"
         outcomes.append(UploadOutcome(staged.filename, result, document_id=added.document.id))
-    return outcomes
+
+
+def upload_files(
+    session: Session,
+    *,
+    collection: Collection,
+    files: Iterable[tuple[str, BinaryIO]],
+    files_dir: Path,
+    max_bytes: int,
+    max_attempts: int = 5,
+    uploaded_by: User | None = None,
+    tags: Iterable[str] = (),
+) -> list[UploadOutcome]:
+    """:func:`accept_uploads` and commit: what the upload page and API do.
+
+    When the database refuses the write (its disk is full, it is read-only), the
+    transaction rolls back, the originals placed for it are removed, and every file that
+    would have been stored is reported rejected with the storage reason instead of a 500.
+    """
+    files = list(files)
+    outcomes: list[UploadOutcome] = []
+    try:
+        _accept_into(
+            outcomes,
+            session,
+            collection=collection,
+            files=files,
+            files_dir=files_dir,
+            max_bytes=max_bytes,
+            max_attempts=max_attempts,
+            uploaded_by=uploaded_by,
+            tags=list(tags),
+        )
+        session.commit()
+        return outcomes
+    except sa_exc.SQLAlchemyError as exc:
+        failure = storage_failure(exc)
+        session.rollback()  # removes the originals placed by this transaction
+        if failure is None:
+            raise
+        log.error("upload not recorded, the database refused the write: %s", exc)
+    lost = {o.document_id for o in outcomes if o.result == "accepted"}
+    answer = []
+    for i, (name, _stream) in enumerate(files):
+        done = outcomes[i] if i < len(outcomes) else None
+        if done is not None and (
+            done.result == "rejected"
+            or (done.result == "duplicate" and done.document_id not in lost)
+        ):
+            answer.append(done)
+        else:
+            answer.append(UploadOutcome.rejected(done.filename if done else name, failure))
+    return answer
 
 
 def get(session: Session, document_id: int) -> Document:
     doc = session.get(Document, document_id)
     if doc is None:
-        raise DocumentNotFound(f"no document with id {document_id}")
+        raise DocumentNotFound("no document with id {id}", id=document_id)
     return doc
 
 
@@ -244,16 +425,33 @@ def count_documents(session: Session, *, collection_id: int | None = None) -> in
     return int(session.scalar(query) or 0)
 
 
-def delete_document(session: Session, document: Document) -> str:
-    """Delete the row, its chunks and jobs (flushed); returns the storage key to remove."""
+@dataclass(frozen=True)
+class Removed:
+    """What a deleted document leaves on disk, removed once its deletion has committed."""
+
+    storage_key: str
+    content_hash: str
+
+
+def delete_document(session: Session, document: Document) -> Removed:
+    """Delete the row, its chunks and jobs (flushed); returns what to remove from disk."""
     had_chunks = document.chunk_count > 0 or document.status == DocumentStatus.READY
-    key = document.storage_key
+    removed = Removed(document.storage_key, document.content_hash)
     collection_id = document.collection_id
     session.delete(document)
     session.flush()
     if had_chunks:
         bump_version(session, collection_id)
-    return key
+    return removed
+
+
+def remove_files(settings: Settings, removed: Removed) -> None:
+    """Remove a deleted document's original and its rendered pages (after the commit).
+
+    The rendered pages are kept by content hash; a copy of the same file in another
+    collection simply renders them again."""
+    remove_stored_file(settings.files_dir, removed.storage_key)
+    RenderCache(settings.render_cache_dir).forget(removed.content_hash)
 
 
 def remove_stored_file(files_dir: Path, storage_key: str) -> None:
