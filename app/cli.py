@@ -7,14 +7,14 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from app.db import transaction
 from app.documents import service as documents
 from app.runtime import Runtime
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 
 cli = typer.Typer(help="Team knowledge base with cross-lingual search.", no_args_is_help=True)
 docs_cli = typer.Typer(help="List, show and delete documents.", no_args_is_help=True)
@@ -46,7 +46,21 @@ def serve(
     settings = get_settings()
     run_worker = worker and settings.run_worker_in_server
     app = create_app(settings, services=[start_in_background] if run_worker else [])
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        **proxy_options(settings),
+    )
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy options: X-Forwarded-For/-Proto are believed only from
+    KB_TRUSTED_PROXIES (uvicorn's own default believes any loopback client, so one local
+    client could pose as many addresses to the login rate limit)."""
+    trusted = settings.trusted_proxy_list
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or []}
 
 
 @cli.command("worker")
@@ -216,11 +230,11 @@ def documents_delete(ids: Annotated[list[int], typer.Argument(help="document ids
         for doc_id in ids:
             try:
                 with transaction(rt.sessions) as s:
-                    key = documents.delete_document(s, documents.get(s, doc_id))
+                    removed = documents.delete_document(s, documents.get(s, doc_id))
             except documents.DocumentNotFound as exc:
                 typer.echo(str(exc), err=True)
                 continue
-            documents.remove_stored_file(rt.settings.files_dir, key)
+            documents.remove_files(rt.settings, removed)
             typer.echo(f"deleted {doc_id}")
     finally:
         rt.close()

@@ -6,17 +6,18 @@ check happens on the server for every request, pages and API alike.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from app.auth import service
-from app.auth.models import Role, User
-from app.deps import SessionDep
+from app.auth.models import Role, User, Viewer
+from app.deps import RuntimeDep, SessionDep, get_runtime
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -35,11 +36,6 @@ class CsrfFailed(Exception):
     """A state-changing browser request without the session's CSRF token (403)."""
 
 
-def _fingerprint(user: User) -> str:
-    # Changing the password changes this, which ends every other session of the user.
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
-
-
 def csrf_token(request: Request) -> str:
     """The session's CSRF token, created on first use."""
     token = request.session.get("csrf")
@@ -49,14 +45,70 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
-def start_session(request: Request, user: User) -> None:
-    """Log ``user`` in: a fresh session (new CSRF token) against session fixation."""
-    request.session.clear()
-    request.session.update(uid=user.id, pwv=_fingerprint(user), csrf=secrets.token_urlsafe(32))
+def client_address(request: Request) -> str:
+    """The client's address: the peer's, or what a trusted proxy (KB_TRUSTED_PROXIES, applied
+    by uvicorn before the app sees the request) said it forwarded for."""
+    return request.client.host if request.client else "unknown"
 
 
-def end_session(request: Request) -> None:
+def start_session(request: Request, session: Session, user: User) -> None:
+    """Log ``user`` in: a new server-side session (flushed; the caller commits) and a fresh
+    cookie with a new CSRF token, against session fixation."""
+    lifetime = get_runtime(request).settings.session_max_age_s
+    _row, secret = service.start_session(
+        session,
+        user,
+        lifetime_s=lifetime,
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
     request.session.clear()
+    request.session.update(sid=secret, csrf=secrets.token_urlsafe(32))
+
+
+def end_session(request: Request, session: Session) -> None:
+    """End this browser's session on the server (the caller commits) and drop the cookie."""
+    secret = request.session.get("sid")
+    if isinstance(secret, str):
+        service.end_session(session, secret)
+    request.session.clear()
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of a URL (default port left out), or None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def cross_site(request: Request) -> bool:
+    """True when the browser says a page of another site sent this request.
+
+    Browsers send ``Origin`` with every form POST (``Referer`` as a fallback); a request
+    with neither is not a browser's cross-site form, and the CSRF token still decides.
+    Allowed: this server's own origin (from the Host header) and KB_ALLOWED_ORIGINS.
+    """
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent:
+        return False
+    origin = _origin(sent)  # "null" (a sandboxed or privacy-hidden origin) gives None
+    if origin is None:
+        return True
+    allowed = {_origin(str(request.base_url))}
+    allowed.update(get_runtime(request).settings.allowed_origin_list)
+    return origin not in allowed
+
+
+def check_origin(request: Request) -> None:
+    if cross_site(request):
+        raise CsrfFailed("this form was sent from another site")
 
 
 async def verify_csrf(request: Request) -> None:
@@ -68,46 +120,78 @@ async def verify_csrf(request: Request) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
-    if not expected or not sent or not hmac.compare_digest(str(expected), sent):
+    # Bytes, not str: compare_digest refuses non-ASCII text (a hostile token is a 403).
+    if not expected or not sent or not hmac.compare_digest(str(expected).encode(), sent.encode()):
         raise CsrfFailed("the form is missing its security token; reload the page and try again")
 
 
-def _session_user(request: Request, session: SessionDep) -> User | None:
-    uid = request.session.get("uid")
-    if not isinstance(uid, int):
+def _session_user(request: Request, session: Session) -> User | None:
+    """The user of the cookie's live server-side session. Reads only: an ended or expired
+    session just drops the cookie."""
+    secret = request.session.get("sid")
+    if not isinstance(secret, str):
+        if "uid" in request.session:  # a cookie of a version before server-side sessions
+            request.session.clear()
         return None
-    user = service.get_user(session, uid)
-    if user is None or user.disabled or request.session.get("pwv") != _fingerprint(user):
+    row = service.session_for(session, secret)
+    if row is None:
         request.session.clear()
         return None
-    return user
+    request.state.session_id = row.id
+    return row.user
 
 
-async def current_user(request: Request, session: SessionDep) -> User:
-    """The authenticated user; raises NotAuthenticated."""
+def _bearer(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        user = service.user_for_token(session, auth[7:].strip())
-        if user is None:
+    return auth[7:].strip() if auth[:7].lower() == "bearer " else None
+
+
+def authenticated_user(request: Request, rt: RuntimeDep, session: SessionDep) -> User:
+    """The user behind the request's token or session cookie; raises NotAuthenticated.
+
+    A plain ``def``: FastAPI runs it in the threadpool, so its queries never block the
+    event loop, and it uses the request's one session (one pool connection per request).
+    It never writes: a token's last use is recorded off the request path.
+    """
+    token = _bearer(request)
+    if token is not None:
+        found = service.token_for(session, token)
+        if found is None:
             raise NotAuthenticated("invalid, revoked or disabled API token")
-        if session.dirty:
-            session.commit()  # records last_used_at (at most once a minute)
-        # No CSRF check: a browser never adds an Authorization header on its own.
-        request.state.user = user
-        return user
+        rt.token_usage.note(found.id, found.last_used_at)
+        return _remember(request, found.user)
     user = _session_user(request, session)
     if user is None:
         raise NotAuthenticated("log in first, or send 'Authorization: Bearer <token>'")
-    if request.method not in SAFE_METHODS:
+    return _remember(request, user)
+
+
+async def current_user(
+    request: Request, user: Annotated[User, Depends(authenticated_user)]
+) -> User:
+    """The authenticated user; a browser's writes must come from this site (``Origin``)
+    and carry the session's CSRF token.
+
+    Async only to read a form body for the token; it touches no database.
+    """
+    # No CSRF check for a token: a browser never adds an Authorization header on its own.
+    if _bearer(request) is None and request.method not in SAFE_METHODS:
+        check_origin(request)
         await verify_csrf(request)
-    request.state.user = user
     return user
 
 
 def optional_user(request: Request, session: SessionDep) -> User | None:
     """The logged-in user of a page that also works without one (the login page)."""
     user = _session_user(request, session)
+    return _remember(request, user) if user is not None else None
+
+
+def _remember(request: Request, user: User) -> User:
+    """Keep the user on the request, with a plain copy for pages: an error page rendered
+    after the request's session failed must not need the database to show who is in."""
     request.state.user = user
+    request.state.viewer = Viewer.of(user)
     return user
 
 

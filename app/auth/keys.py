@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 
+from app.filemodes import private_dir
 from app.settings import Settings
 
 
@@ -13,7 +14,7 @@ def secret_key(settings: Settings) -> str:
     so sessions survive restarts without anyone having to configure a secret."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     path = settings.data_dir / "secret_key"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

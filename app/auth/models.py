@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -51,6 +52,23 @@ class User(Base):
         return not self.disabled and self.role_enum.allows(Role(needed))
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """What pages show of the signed-in user, copied out of the database session."""
+
+    id: int
+    username: str
+    role: str
+    disabled: bool
+
+    @classmethod
+    def of(cls, user: User) -> Viewer:
+        return cls(user.id, user.username, user.role, user.disabled)
+
+    def can(self, needed: Role | str) -> bool:
+        return not self.disabled and Role(self.role).allows(Role(needed))
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
 
@@ -65,3 +83,24 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class UserSession(Base):
+    """A browser's login. The cookie holds a random secret; only its sha256 is stored.
+
+    Ending a session deletes its row, so a copied cookie stops working at once: on logout,
+    "log out everywhere", a new password and when the user is disabled. A session lasts
+    ``session_max_age_s`` from the login (checking it never writes, so it does not slide).
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    address: Mapped[str] = mapped_column(String(100), default="")  # where it logged in from
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+    user: Mapped[User] = relationship()
