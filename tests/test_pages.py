@@ -46,7 +46,7 @@ def upload(c: TestClient, *files: tuple[str, bytes], collection: str = "default"
 def test_upload_reports_each_file(admin: TestClient) -> None:
     page = dom(admin.get("/upload").text)
     assert page.select_one("input[type=file][name=files]").has_attr("multiple")
-    assert "100.0 MB" in page.select_one(".dropzone").get_text()
+    assert "100 MiB" in page.select_one(".dropzone").get_text()
     items = upload(
         admin, ("guide.md", GUIDE_MD.encode()), ("guide2.md", GUIDE_MD.encode()), ("x.docx", b"zz")
     )
@@ -86,7 +86,8 @@ def test_search_page_highlights_and_links_to_source(rt: Runtime, admin: TestClie
     ]
     assert {m.get_text().lower() for m in first.select(".passage mark")} >= {"restore", "backup"}
     link = first.select_one("a.title")["href"]
-    assert link.startswith(f"/documents/{first['data-document-id']}#chunk-")
+    chunk_id = first["data-chunk-id"]
+    assert link == f"/documents/{first['data-document-id']}?chunk={chunk_id}#chunk-{chunk_id}"
     # The link opens the document at that chunk.
     doc = dom(admin.get(link.split("#")[0]).text)
     assert doc.select_one("#" + link.split("#")[1]) is not None
