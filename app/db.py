@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from app.filemodes import private_sqlite
+
 # Named constraints so that Alembic migrations are stable across SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -43,16 +45,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; SQLite gets pragmas and its parent folder."""
+def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) -> Engine:
+    """Create an engine for ``url``; SQLite gets pragmas and its parent folder.
+
+    ``pool_size`` connections are kept, with no overflow: the caller sizes it to the
+    threads that may hold one at once, and a wait past ``pool_timeout`` raises
+    ``sqlalchemy.exc.TimeoutError`` (answered 503) instead of queueing for ever.
+    """
+    pool = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            private_sqlite(Path(path))  # 600, and its -wal/-shm with it
+            pool_args: dict[str, Any] = pool
+        else:
+            pool_args = {}  # an in-memory database lives in one connection (StaticPool)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool_args
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

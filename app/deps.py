@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -22,8 +26,23 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 def get_session(rt: RuntimeDep) -> Iterator[Session]:
     """A session for one request; handlers that write call ``commit()`` themselves, so the
     commit happens before the response is sent (and an uncommitted one rolls back)."""
-    with rt.sessions() as session:
+    session = rt.sessions()
+    try:
         yield session
+    finally:
+        try:
+            session.close()
+        except SQLAlchemyError as exc:
+            # The response may be on its way already: a connection that died under the
+            # request (a database restart) is discarded by the pool, and the close must
+            # not turn a sent answer into a dropped connection.
+            log.warning("closing a request's database session failed: %s", exc)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# Ids are 64-bit signed integers in both databases: a larger one is a 422, not an
+# OverflowError from the driver.
+MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -8,6 +8,8 @@ English.
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal, Protocol
 
@@ -89,3 +91,54 @@ def _translator(lang: Lang) -> Translate:
             return msgid.format(**kwargs)
 
     return translate
+
+
+def reason_translator(lang: str) -> Callable[[str | None], str]:
+    """Translate a stored or formatted reason (a document's failure, a job's waiting
+    message), which reaches a page as finished text: the catalog's formats are matched
+    against it and the values they carry are translated too where the catalog has them."""
+    return _reason_translator(match_language(lang) or DEFAULT)
+
+
+@lru_cache(maxsize=len(SUPPORTED))
+def _reason_translator(lang: Lang) -> Callable[[str | None], str]:
+    catalog = CATALOGS.get(lang, {})
+    patterns = [(p, msgid) for msgid in catalog if (p := _pattern(msgid)) is not None]
+
+    def translate(text: str | None) -> str:
+        if not text:
+            return ""
+        if text in catalog:
+            return catalog[text]
+        for pattern, msgid in patterns:
+            m = pattern.fullmatch(text)
+            if m is not None:
+                # A value may itself be a reason ("retrying: <why>"): shorter, so this ends.
+                values = {k: translate(v) for k, v in m.groupdict().items()}
+                try:
+                    return catalog[msgid].format(**values)
+                except (KeyError, IndexError, ValueError):
+                    return text
+        return text
+
+    return translate
+
+
+def _pattern(msgid: str) -> re.Pattern[str] | None:
+    """A regex for a catalog format such as "waiting: {cause}; next try at {time} UTC",
+    or None when it has no plain fields or too little fixed text to be recognised."""
+    parts: list[str] = []
+    fixed = 0
+    names: set[str] = set()
+    for literal, name, spec, conversion in string.Formatter().parse(msgid):
+        parts.append(re.escape(literal))
+        fixed += len(literal.strip())
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion or name in names:
+            return None
+        names.add(name)
+        parts.append(f"(?P<{name}>.+?)")
+    if not names or fixed < 6:
+        return None
+    return re.compile("".join(parts), re.DOTALL)

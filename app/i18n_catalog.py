@@ -11,6 +11,25 @@ Add strings anywhere in ``ZH``; keep related ones together.
 from __future__ import annotations
 
 ZH: dict[str, str] = {
+    # Errors the server answers with a status (app/handlers.py, app/errors.py)
+    "The server's disk is full, so nothing was changed; try again later or tell an administrator.": (
+        "服务器磁盘已满，未做任何更改；请稍后重试或告知管理员。"
+    ),
+    "The server cannot write its files (read-only or not permitted); tell an administrator.": (
+        "服务器无法写入文件（只读或无权限）；请告知管理员。"
+    ),
+    "The database is not answering; try again in a few seconds.": "数据库没有响应；请几秒后重试。",
+    "The server is busy; try again in a few seconds.": "服务器繁忙；请几秒后重试。",
+    "A value in the request cannot be stored (out of range, or not valid text).": (
+        "请求中的某个值无法保存（超出范围或不是有效文本）。"
+    ),
+    "Someone changed this at the same time; reload the page and try again.": (
+        "有人同时修改了此内容；请刷新页面后重试。"
+    ),
+    "Some values in the request are not valid.": "请求中的某些值无效。",
+    "no document with id {id}": "没有编号为 {id} 的文档",
+    "no collection named {name!r}": "没有名为 {name!r} 的知识库",
+    "no collection with id {id}": "没有编号为 {id} 的知识库",
     # Navigation
     "Search": "搜索",
     "Ask": "提问",
@@ -132,6 +151,56 @@ ZH: dict[str, str] = {
     "Page not found": "页面不存在",
     "You do not have permission to do this.": "你没有执行此操作的权限。",
     "Your session expired; reload the page and try again.": "会话已过期，请刷新页面后重试。",
+    # Upload rejections and request-body limits (app/documents/service.py, app/http_limits.py)
+    "file is larger than the limit of {size}": "文件超过了 {size} 的大小上限",
+    "the file is empty (0 bytes)": "文件是空的（0 字节）",
+    "unsupported file type {ext}: supported types are {kinds}": (
+        "不支持的文件类型 {ext}：支持的类型为 {kinds}"
+    ),
+    "the server's storage is full, so the file was not stored; try again after an administrator frees space": (
+        "服务器存储空间已满，文件未保存；请在管理员释放空间后重试"
+    ),
+    "the server cannot write to its storage (read-only or not permitted), so the file was not stored; tell an administrator": (
+        "服务器无法写入存储（只读或没有写入权限），文件未保存；请告知管理员"
+    ),
+    "The request is larger than the limit of {size}.": "请求超过了 {size} 的大小上限。",
+    "The upload is larger than the limit of {size} per request; send fewer files at a time.": (
+        "本次上传超过了每次请求 {size} 的上限；请分几次上传，每次少传一些文件。"
+    ),
+    "A file is larger than the limit of {size} per file.": "有文件超过了单个文件 {size} 的大小上限。",
+    # Sessions, login protection, user admin (app/auth/pages.py, admin/users.html, admin/tokens.html)
+    "This form was sent from another site.": "此表单来自其他网站，已拒绝。",
+    "Your sessions": "你的登录会话",
+    "Every browser where you are logged in. Ending a session logs that browser out at once; API tokens are not affected.": (
+        "你已登录的每个浏览器。结束某个会话会立即让该浏览器退出登录；API 令牌不受影响。"
+    ),
+    "Logged in": "登录时间",
+    "Expires": "过期时间",
+    "Address": "地址",
+    "Browser": "浏览器",
+    "This browser": "当前浏览器",
+    "End": "结束",
+    "Log out everywhere": "在所有设备上退出登录",
+    "Sessions": "会话",
+    "Disabling a user logs them out everywhere and revokes their API tokens. Enabling them again restores neither: they log in again and create new tokens. A new password logs them out everywhere but keeps their API tokens.": (
+        "停用用户会让其在所有设备上退出登录，并吊销其全部 API 令牌。再次启用不会恢复这两者：用户需要重新登录并创建新令牌。"
+        "设置新密码会让其在所有设备上退出登录，但保留其 API 令牌。"
+    ),
+    # Ingest waiting out an outage (app/jobs/service.py: WAITING, RETRYING and the causes)
+    "waiting: {cause}; next try at {time} UTC": "等待中：{cause}；将于 UTC {time} 重试",
+    "retrying: {reason}; next try at {time} UTC": "重试中：{reason}；将于 UTC {time} 再次尝试",
+    "the disk is full": "磁盘已满",
+    "the disk cannot be written": "磁盘无法写入",
+    "the database is unavailable": "数据库暂时无法访问",
+    "the database is busy": "数据库繁忙",
+    # Document view of a long document, shown in parts
+    "This document is long, so it is shown in parts.": "此文档较长，分部分显示。",
+    "Parts of this document": "文档各部分",
+    "Part {n} of {count}": "第 {n} 部分，共 {count} 部分",
+    "First part": "第一部分",
+    "Previous part": "上一部分",
+    "Next part": "下一部分",
+    "Last part": "最后一部分",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "zh": ZH}

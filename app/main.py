@@ -2,58 +2,42 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+import anyio.to_thread
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.sessions import SessionMiddleware
 from swagger_ui_bundle import swagger_ui_path
 
-from app.auth.deps import CsrfFailed, NotAuthenticated, PermissionDenied
+from app import handlers
 from app.auth.keys import secret_key
 from app.auth.pages import router as auth_pages
 from app.collections.pages import router as collections_pages
 from app.collections.routes import router as collections_router
 from app.documents.pages import router as documents_pages
 from app.documents.routes import router as documents_router
+from app.headers import CSP, SecurityHeaders
+from app.http_limits import BodyLimits
 from app.jobs.pages import router as jobs_pages
 from app.runtime import Runtime
 from app.search.pages import router as search_pages
 from app.search.routes import router as search_router
 from app.settings import Settings, get_settings
-from app.web import WEB_DIR, is_htmx, make_templates, render
+from app.web import WEB_DIR, make_templates
 
 log = logging.getLogger(__name__)
 
 # A background service (e.g. the worker): started with the runtime, returns its stop function.
 Service = Callable[[Runtime], Callable[[], None]]
-
-
-class SecurityHeaders(BaseHTTPMiddleware):
-    """Pages load scripts, styles and images only from this server and are never framed."""
-
-    CSP = (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; object-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-        "form-action 'self'"
-    )
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        if request.url.path == "/docs":  # Swagger UI starts itself with an inline script
-            return response
-        response.headers.setdefault("Content-Security-Policy", self.CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
 
 
 def announce_admin_password(password: str) -> None:
@@ -79,6 +63,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime.create(settings)
+        # Sync routes and dependencies run in this threadpool; the database pool has a
+        # connection for each of its threads (Settings.db_pool_size), so none waits.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
         rt.ensure_default_collection()
         generated = rt.ensure_first_admin()
         if generated:
@@ -105,6 +92,8 @@ def create_app(
         telemetry={"auto_configure": False, "tracing": False, "metrics": False, "logs": False},
     )
     app.state.templates = make_templates()
+    # Inside SessionMiddleware (added after it): it needs the verified session.
+    app.add_middleware(BodyLimits, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key(settings),
@@ -127,20 +116,15 @@ def create_app(
         jobs_pages,
     ):
         app.include_router(router)
-    _error_pages(app)
+    handlers.install(app)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> Response:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Knowledge base API",
-            swagger_js_url="/static-docs/swagger-ui-bundle.js",
-            swagger_css_url="/static-docs/swagger-ui.css",
-            swagger_favicon_url="/static-docs/favicon-32x32.png",
-        )
+        return _api_docs()
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
+        # Async and without a database: it answers while every request thread is busy.
         return {"status": "ok"}
 
     logging.basicConfig(
@@ -150,50 +134,23 @@ def create_app(
     return app
 
 
-def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
-def _error_pages(app: FastAPI) -> None:
-    """One place that turns domain errors into HTTP answers: JSON for the API, pages else."""
-
-    @app.exception_handler(NotAuthenticated)
-    async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
-        if _is_api(request):
-            return JSONResponse(
-                {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-            )
-        target = "/login?next=" + quote(
-            request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        )
-        if is_htmx(request):
-            return Response(status_code=401, headers={"HX-Redirect": target})
-        return RedirectResponse(target, status_code=303)
-
-    def forbidden(request: Request, exc: Exception, message_id: str) -> Response:
-        if _is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=403)
-        ctx = {"message_id": message_id, "status": 403}
-        return render(request, "error.html", ctx, status_code=403)
-
-    @app.exception_handler(PermissionDenied)
-    async def permission_denied(request: Request, exc: PermissionDenied) -> Response:
-        return forbidden(request, exc, "You do not have permission to do this.")
-
-    @app.exception_handler(CsrfFailed)
-    async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
-        return forbidden(request, exc, "Your session expired; reload the page and try again.")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if _is_api(request) or request.url.path.startswith("/static/"):
-            return JSONResponse(
-                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-            )
-        message = "Page not found" if exc.status_code == 404 else str(exc.detail)
-        return render(
-            request,
-            "error.html",
-            {"message_id": message, "status": exc.status_code},
-            status_code=exc.status_code,
-        )
+def _api_docs() -> Response:
+    """Swagger UI from the swagger-ui-bundle package (no CDN); its one inline start-up
+    script is allowed by its hash, so the page keeps a strict CSP."""
+    page = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Knowledge base API",
+        swagger_js_url="/static-docs/swagger-ui-bundle.js",
+        swagger_css_url="/static-docs/swagger-ui.css",
+        swagger_favicon_url="/static-docs/favicon-32x32.png",
+    )
+    html = bytes(page.body).decode()
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in scripts
+    )
+    page.headers["Content-Security-Policy"] = CSP.replace(
+        "script-src 'self'", f"script-src 'self' {hashes}"
+    )
+    return page

@@ -8,10 +8,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.service import ensure_first_admin
+from app.auth.usage import TokenUsage
 from app.collections import service as collections
 from app.collections.models import Collection
 from app.db import make_engine, make_sessionmaker, transaction, upgrade
 from app.embedding.registry import EmbedderRegistry, ensure_same_model
+from app.filemodes import private_dir
 from app.rerank import Reranker, make_reranker
 from app.settings import Settings
 from app.vectors.index import IndexManager
@@ -26,13 +28,21 @@ class Runtime:
     indexes: IndexManager
     # The optional rerank stage (KB_RERANK_URL and KB_RERANK_MODEL); no network until used.
     reranker: Reranker | None = field(default=None)
+    token_usage: TokenUsage = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.token_usage = TokenUsage(self.sessions)
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
         """Open the database (upgrading its schema) and prepare lazy embedders and indexes."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        settings.files_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.sqlalchemy_url)
+        for folder in (settings.data_dir, settings.files_dir, settings.index_dir):
+            private_dir(folder)  # 700: hashes, the signing key and every document
+        engine = make_engine(
+            settings.sqlalchemy_url,
+            pool_size=settings.db_pool_size,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         if migrate:
             upgrade(engine)
         rt = cls(
@@ -75,6 +85,7 @@ class Runtime:
             return ensure_first_admin(session, pw.get_secret_value() if pw else None)
 
     def close(self) -> None:
+        self.token_usage.close()
         self.indexes.save_all()
         self.embedders.close()
         if self.reranker is not None:

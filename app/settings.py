@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -114,6 +115,28 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(
         default=None, description="password of the first admin; default: generated and printed"
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks (10.0.0.0/8) of reverse proxies "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed; '*' believes any client "
+        "(only when the port is reachable through the proxy alone); default: none",
+    )
+    allowed_origins: str = Field(
+        default="",
+        description="comma-separated origins (https://kb.example.com) that may post forms "
+        "besides the one in the request's Host header: for a proxy that rewrites Host",
+    )
+
+    web_threads: int = Field(
+        default=32,
+        ge=1,
+        le=512,
+        description="requests one web process works on at once (its threadpool); the "
+        "database pool is sized from it, so a request never waits for a connection",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="past this wait for a database connection: 503"
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -124,6 +147,34 @@ class Settings(BaseSettings):
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        for item in _split(v):
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"not an address or network: {item!r}") from None
+        return ",".join(_split(v))
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: str) -> str:
+        for item in _split(v):
+            scheme, _, host = item.partition("://")
+            if scheme not in ("http", "https") or not host or "/" in host.rstrip("/"):
+                raise ValueError(f"not an origin like https://kb.example.com: {item!r}")
+        return ",".join(_split(v))
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _split(self.trusted_proxies)
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return [o.lower().rstrip("/") for o in _split(self.allowed_origins)]
+
     @property
     def effective_worker_threads(self) -> int:
         if self.worker_threads is not None:
@@ -133,6 +184,12 @@ class Settings(BaseSettings):
         # One core parses ~18 PDF pages/s (bench/parse.py) and a GPU embeds ~110 pages/s:
         # parse on every core, but keep a small machine responsive and memory bounded.
         return max(2, min(8, os.cpu_count() or 2))
+
+    @property
+    def db_pool_size(self) -> int:
+        """Connections per process: one per request thread, two per worker job (its own
+        and its heartbeat's), and a few for background bookkeeping."""
+        return self.web_threads + 2 * self.effective_worker_threads + 4
 
     @property
     def rerank_enabled(self) -> bool:
@@ -150,8 +207,16 @@ class Settings(BaseSettings):
         return self.data_dir / "files"
 
     @property
+    def render_cache_dir(self) -> Path:
+        return self.data_dir / "render-cache"
+
+    @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 @lru_cache

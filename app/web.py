@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.auth.deps import CSRF_FIELD, CSRF_HEADER, csrf_token
-from app.i18n import SUPPORTED, negotiate, translator
+from app.i18n import SUPPORTED, negotiate, reason_translator, translator
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 LANG_COOKIE = "kb_lang"
@@ -60,7 +60,8 @@ def render(
     ctx: dict[str, Any] = {
         "lang": lang,
         "_": translator(lang),
-        "user": getattr(request.state, "user", None),
+        "reason": reason_translator(lang),
+        "user": getattr(request.state, "viewer", None),
         "csrf_token": csrf_token(request),
         "csrf_header": CSRF_HEADER,
         "path": request.url.path,

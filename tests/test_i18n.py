@@ -139,3 +139,16 @@ def test_every_message_the_templates_use_has_a_chinese_translation() -> None:
     statuses = {"queued", "parsing", "embedding", "ready", "failed", "running", "done"}
     used |= statuses | {"accepted", "duplicate", "rejected", "admin", "editor", "reader"}
     assert sorted(m for m in used if m not in ZH) == []
+
+
+def test_stored_reasons_are_translated_by_their_format() -> None:
+    from app.i18n import reason_translator
+
+    zh, en = reason_translator("zh"), reason_translator("en")
+    waiting = "waiting: the disk is full; next try at 14:05:09 UTC"
+    assert zh(waiting) == "等待中：磁盘已满；将于 UTC 14:05:09 重试"
+    assert en(waiting) == waiting
+    assert zh("no document with id 5") == "没有编号为 5 的文档"
+    assert zh("retrying: waiting: the database is busy; next try at 1 UTC; next try at 2 UTC")
+    assert zh("a reason nobody translated") == "a reason nobody translated"
+    assert zh(None) == "" and zh("") == ""

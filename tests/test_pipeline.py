@@ -119,8 +119,8 @@ def test_delete_removes_document_from_sql_disk_and_index(rt: Runtime) -> None:
     assert stored.exists()
 
     with transaction(rt.sessions) as s:
-        key = documents.delete_document(s, s.get_one(Document, guide))
-    documents.remove_stored_file(rt.settings.files_dir, key)
+        removed = documents.delete_document(s, s.get_one(Document, guide))
+    documents.remove_files(rt.settings, removed)
 
     assert not stored.exists()
     with rt.sessions() as s:

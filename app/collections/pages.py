@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.auth.deps import AdminUser
 from app.collections import service
 from app.collections.models import Collection
-from app.deps import RuntimeDep, SessionDep
+from app.deps import IdPath, RuntimeDep, SessionDep
 from app.documents.models import Document
 from app.embedding.base import EmbedderError
 from app.embedding.registry import UnknownEmbedder
@@ -82,7 +82,7 @@ def change_model(
     rt: RuntimeDep,
     session: SessionDep,
     _admin: AdminUser,
-    collection_id: int,
+    collection_id: IdPath,
     embedder: Annotated[str, Form()],
 ) -> Response:
     """Start re-embedding the collection with another model (search keeps working)."""
@@ -104,7 +104,7 @@ def update_collection(
     rt: RuntimeDep,
     session: SessionDep,
     _admin: AdminUser,
-    collection_id: int,
+    collection_id: IdPath,
     name: Annotated[str, Form()],
     description: Annotated[str, Form()] = "",
     query_instruction: Annotated[str | None, Form()] = None,

@@ -8,29 +8,30 @@ from sqlalchemy.orm import Session
 from app.collections.models import Collection
 from app.documents.models import Chunk
 from app.embedding.registry import EmbedderSpec
+from app.errors import Conflict, NotFound
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobKind
 
 
-class CollectionNotFound(LookupError):
+class CollectionNotFound(NotFound, LookupError):
     """No collection of that name or id."""
 
 
-class CollectionError(ValueError):
+class CollectionError(Conflict, ValueError):
     """A change to a collection cannot be made; the message is for a person."""
 
 
 def get_by_name(session: Session, name: str) -> Collection:
     col = session.scalars(select(Collection).where(Collection.name == name)).first()
     if col is None:
-        raise CollectionNotFound(f"no collection named {name!r}")
+        raise CollectionNotFound("no collection named {name!r}", name=name)
     return col
 
 
 def get(session: Session, collection_id: int) -> Collection:
     col = session.get(Collection, collection_id)
     if col is None:
-        raise CollectionNotFound(f"no collection with id {collection_id}")
+        raise CollectionNotFound("no collection with id {id}", id=collection_id)
     return col
 
 

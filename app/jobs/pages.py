@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from app.auth.deps import AdminUser
-from app.deps import SessionDep
+from app.deps import IdPath, SessionDep
 from app.documents.models import Document, DocumentStatus
 from app.jobs import service
 from app.jobs.models import Job, JobStatus
@@ -29,7 +29,7 @@ def jobs_page(request: Request, session: SessionDep, _admin: AdminUser) -> Respo
 
 
 @router.post("/admin/jobs/{job_id}/retry")
-def retry_job(session: SessionDep, _admin: AdminUser, job_id: int) -> Response:
+def retry_job(session: SessionDep, _admin: AdminUser, job_id: IdPath) -> Response:
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")

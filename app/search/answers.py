@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from app.embedding.base import EmbedderError
 from app.runtime import Runtime
-from app.search.service import SearchResult, SearchUnavailable
+from app.search.service import SearchResult, SearchUnavailable, session_for
 from app.text.sentences import best_sentences, split_sentences
 
 
@@ -21,7 +23,9 @@ class AnswerSpan:
     score: float
 
 
-def answer_spans(rt: Runtime, result: SearchResult, *, top: int = 2) -> list[list[AnswerSpan]]:
+def answer_spans(
+    rt: Runtime, result: SearchResult, *, top: int = 2, session: Session | None = None
+) -> list[list[AnswerSpan]]:
     """For each hit of ``result``, its best answering sentences in text order.
 
     Sentences are split with CJK punctuation in mind and embedded with the collection's
@@ -29,7 +33,7 @@ def answer_spans(rt: Runtime, result: SearchResult, *, top: int = 2) -> list[lis
     """
     if not result.hits:
         return []
-    with rt.sessions() as s:
+    with session_for(rt, session) as s:
         col = rt.collection(s, result.collection)
         embedder, instruction = rt.embedders.get(col.embedder), col.query_instruction
     all_spans = [split_sentences(h.text) for h in result.hits]

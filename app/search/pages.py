@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 
 from app.auth.deps import ReaderUser
 from app.collections import service as collections
 from app.collections.service import CollectionNotFound
-from app.deps import RuntimeDep
+from app.deps import RuntimeDep, SessionDep
 from app.runtime import Runtime
 from app.search.answers import answer_spans
 from app.search.service import (
@@ -47,14 +48,16 @@ class HitView:
 
 
 def document_link(hit: SearchHit) -> str:
-    return f"/documents/{hit.document_id}#chunk-{hit.chunk_id}"
+    # ?chunk= opens the part of a long document that holds the passage (a fragment
+    # never reaches the server); #chunk- then scrolls to it.
+    return f"/documents/{hit.document_id}?chunk={hit.chunk_id}#chunk-{hit.chunk_id}"
 
 
 def source_link(hit: SearchHit) -> str:
     base = f"/documents/{hit.document_id}/original"
     if hit.doc_type == "pdf" and hit.page_start:
         return f"{base}#page={hit.page_start}"
-    return f"/documents/{hit.document_id}#chunk-{hit.chunk_id}"
+    return document_link(hit)
 
 
 def _filters(
@@ -70,23 +73,28 @@ def _filters(
 
 
 def _run(
-    rt: Runtime, q: str, k: int, collection: str, filters: SearchFilters
+    rt: Runtime, session: Session, q: str, k: int, collection: str, filters: SearchFilters
 ) -> tuple[SearchResult | None, str | None]:
+    """The result, or the reason there is none for the page to show beside the form."""
     if not q.strip():
         return None, None
     try:
-        return search(rt, query=q, k=k, collection=collection or None, filters=filters), None
+        result = search(
+            rt, query=q, k=k, collection=collection or None, filters=filters, session=session
+        )
     except (SearchError, SearchUnavailable, CollectionNotFound) as exc:
         return None, str(exc)
+    return result, None
 
 
-def _common(rt: Runtime, collection: str, filters: SearchFilters) -> dict[str, object]:
-    with rt.sessions() as s:
-        names = [c.name for c in collections.list_all(s)]
-        try:
-            known = tags_in_collection(s, rt.collection(s, collection or None).id)
-        except CollectionNotFound:
-            known = []
+def _common(
+    rt: Runtime, session: Session, collection: str, filters: SearchFilters
+) -> dict[str, object]:
+    names = [c.name for c in collections.list_all(session)]
+    try:
+        known = tags_in_collection(session, rt.collection(session, collection or None).id)
+    except CollectionNotFound:
+        known = []
     # Tags asked for in the URL stay selected even if no document has them (any more).
     chosen = list(filters.tags)
     keys = {t.lower() for t in known}
@@ -106,6 +114,7 @@ def _common(rt: Runtime, collection: str, filters: SearchFilters) -> dict[str, o
 def search_page(
     request: Request,
     rt: RuntimeDep,
+    session: SessionDep,
     _user: ReaderUser,
     q: Annotated[str, Query(max_length=2000)] = "",
     collection: str = "",
@@ -117,7 +126,7 @@ def search_page(
 ) -> Response:
     """Search by meaning in any language; htmx swaps only the results block."""
     filters = _filters(doc_type, language, kind, tag)
-    result, error = _run(rt, q, k, collection, filters)
+    result, error = _run(rt, session, q, k, collection, filters)
     views: list[HitView] = []
     if result is not None:
         terms = query_terms(result.query)
@@ -134,7 +143,7 @@ def search_page(
         "result": result,
         "hits": views,
         "error": error,
-        **_common(rt, collection, filters),
+        **_common(rt, session, collection, filters),
     }
     return render(request, "search.html", ctx, block="results")
 
@@ -148,10 +157,11 @@ class AnswerView:
     source_link: str
 
 
-def _answers(rt: Runtime, result: SearchResult) -> list[AnswerView]:
+def _answers(rt: Runtime, session: Session, result: SearchResult) -> list[AnswerView]:
     """Inside each passage, highlight the sentence(s) closest to the question in meaning."""
     views = []
-    for hit, spans in zip(result.hits, answer_spans(rt, result), strict=True):
+    spans_per_hit = answer_spans(rt, result, session=session)
+    for hit, spans in zip(result.hits, spans_per_hit, strict=True):
         marks = [(span.start, span.end) for span in spans]
         best = max(spans, key=lambda span: span.score) if spans else None
         preview = hit.text[best.start : best.end] if best else ""
@@ -171,6 +181,7 @@ def _answers(rt: Runtime, result: SearchResult) -> list[AnswerView]:
 def ask_page(
     request: Request,
     rt: RuntimeDep,
+    session: SessionDep,
     _user: ReaderUser,
     q: Annotated[str, Query(max_length=2000)] = "",
     collection: str = "",
@@ -180,11 +191,11 @@ def ask_page(
 ) -> Response:
     """The few passages most likely to answer a question, answering sentences marked."""
     filters = _filters(kind=kind, tags=tag)
-    result, error = _run(rt, q, k, collection, filters)
+    result, error = _run(rt, session, q, k, collection, filters)
     answers: list[AnswerView] = []
     if result is not None and result.hits:
         try:
-            answers = _answers(rt, result)
+            answers = _answers(rt, session, result)
         except SearchUnavailable as exc:
             error = str(exc)
     ctx = {
@@ -193,6 +204,6 @@ def ask_page(
         "result": result,
         "answers": answers,
         "error": error,
-        **_common(rt, collection, filters),
+        **_common(rt, session, collection, filters),
     }
     return render(request, "ask.html", ctx, block="answers")

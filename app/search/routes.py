@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.auth.deps import ReaderUser
-from app.collections.service import CollectionNotFound
-from app.deps import RuntimeDep
+from app.deps import MAX_ID, RuntimeDep, SessionDep
 from app.search.answers import answer_spans
 from app.search.service import (
     MAX_K,
-    SearchError,
     SearchFilters,
-    SearchResult,
-    SearchUnavailable,
     search,
 )
 
@@ -79,43 +75,20 @@ def make_filters(
     tags: list[str] | None = None,
     kind: str | None = None,
 ) -> SearchFilters:
-    """Filters from query parameters; a bad value is a 422."""
-    try:
-        return SearchFilters(
-            doc_type=doc_type or None,
-            language=language or None,
-            document_id=document_id,
-            tags=tuple(tags or ()),
-            kind=kind or None,
-        )
-    except SearchError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-
-
-def _run(
-    rt: RuntimeDep,
-    q: str,
-    k: int,
-    collection: str | None,
-    filters: SearchFilters,
-    mode: str = "hybrid",
-    rerank: bool = True,
-) -> SearchResult:
-    try:
-        return search(
-            rt, query=q, k=k, collection=collection, filters=filters, mode=mode, rerank=rerank
-        )
-    except SearchError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    except CollectionNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except SearchUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    """Filters from query parameters; a bad value is a SearchError (422)."""
+    return SearchFilters(
+        doc_type=doc_type or None,
+        language=language or None,
+        document_id=document_id,
+        tags=tuple(tags or ()),
+        kind=kind or None,
+    )
 
 
 @router.get("/api/v1/search", response_model=SearchOut)
 def api_search(
     rt: RuntimeDep,
+    session: SessionDep,
     _user: ReaderUser,
     q: Annotated[
         str, Query(min_length=1, max_length=2000, description="the question, any language")
@@ -124,7 +97,9 @@ def api_search(
     collection: str | None = None,
     doc_type: Annotated[str | None, Query(description="pdf or markdown")] = None,
     language: Annotated[str | None, Query(description="document language, e.g. zh or en")] = None,
-    document_id: Annotated[int | None, Query(description="only this document")] = None,
+    document_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="only this document")
+    ] = None,
     tag: Annotated[
         list[str] | None,
         Query(
@@ -153,7 +128,16 @@ def api_search(
     filters = make_filters(
         doc_type=doc_type, language=language, document_id=document_id, tags=tag, kind=kind
     )
-    result = _run(rt, q, k, collection, filters, mode, rerank)
+    result = search(
+        rt,
+        query=q,
+        k=k,
+        collection=collection,
+        filters=filters,
+        mode=mode,
+        rerank=rerank,
+        session=session,
+    )
     return SearchOut(
         query=result.query,
         collection=result.collection,
@@ -190,6 +174,7 @@ class AskOut(BaseModel):
 @router.get("/api/v1/ask", response_model=AskOut)
 def api_ask(
     rt: RuntimeDep,
+    session: SessionDep,
     _user: ReaderUser,
     q: Annotated[
         str, Query(min_length=1, max_length=2000, description="the question, any language")
@@ -201,11 +186,9 @@ def api_ask(
 ) -> AskOut:
     """The passages most likely to answer ``q``, each with the sentence(s) that answer it
     best as character offsets into the passage's ``text`` (no LLM involved)."""
-    result = _run(rt, q, k, collection, make_filters(tags=tag, kind=kind))
-    try:
-        spans = answer_spans(rt, result)
-    except SearchUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    filters = make_filters(tags=tag, kind=kind)
+    result = search(rt, query=q, k=k, collection=collection, filters=filters, session=session)
+    spans = answer_spans(rt, result, session=session)
     answers = []
     for hit, picked in zip(result.hits, spans, strict=True):
         out = AnswerOut.model_validate(

@@ -6,6 +6,8 @@ Filters apply inside both legs, so a filtered search still returns k results."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.collections.models import Collection
 from app.documents.models import Chunk, Document, DocumentStatus, DocumentTag
 from app.embedding.base import EmbedderError, EmbedderInputError
+from app.errors import Invalid, Unavailable
 from app.rerank import rerank_order
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse, looks_literal
@@ -38,11 +41,11 @@ CHUNK_KINDS = ("section", "faq", "question")
 MAX_FILTER_TAGS = 20
 
 
-class SearchError(ValueError):
+class SearchError(Invalid, ValueError):
     """The query cannot be run as asked (empty, bad k); the message is for a person."""
 
 
-class SearchUnavailable(RuntimeError):
+class SearchUnavailable(Unavailable, RuntimeError):
     """The embedding server does not answer; the message is for a person (HTTP 503)."""
 
 
@@ -182,8 +185,12 @@ def search(
     mode: str = "hybrid",
     rerank: bool = True,
     weights: FusionWeights | None = None,
+    session: Session | None = None,
 ) -> SearchResult:
     """The ``k`` passages that best answer ``query`` (any language) in one collection.
+
+    ``session``: the request's own (a request holds one connection at most); the CLI
+    and scripts leave it out and get one for the call.
 
     ``rerank`` uses the rerank server when one is configured; if it fails, the first
     stage's order is returned with a ``notice``.
@@ -201,7 +208,7 @@ def search(
     depth = max(first + k, FUSION_DEPTH) if mode == "hybrid" else first + k
     t: dict[str, float] = {}
     t0 = time.perf_counter()
-    with rt.sessions() as session:
+    with session_for(rt, session) as session:
         dense: list[tuple[int, float]] = []
         if mode == "lexical":
             col = rt.collection(session, collection)
@@ -246,6 +253,16 @@ def search(
         reranked=reranked,
         notice=notice and f"reranking is unavailable, results are in first-stage order: {notice}",
     )
+
+
+@contextmanager
+def session_for(rt: Runtime, session: Session | None) -> Iterator[Session]:
+    """The caller's session, or a new one closed afterwards."""
+    if session is not None:
+        yield session
+        return
+    with rt.sessions() as own:
+        yield own
 
 
 def _dense(

