@@ -51,6 +51,10 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        # Longer than a reverse proxy's or client's idle timeout (nginx and most load
+        # balancers: 60 s), so the server never closes a kept-alive connection just as
+        # the other side reuses it, which drops that request (uvicorn's default is 5 s).
+        timeout_keep_alive=75,
         **proxy_options(settings),
     )
 

@@ -19,6 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from swagger_ui_bundle import swagger_ui_path
 
 from app import handlers
+from app.admission import Admission
 from app.auth.keys import secret_key
 from app.auth.pages import router as auth_pages
 from app.collections.pages import router as collections_pages
@@ -93,6 +94,8 @@ def create_app(
     )
     app.state.templates = make_templates()
     # Inside SessionMiddleware (added after it): it needs the verified session.
+    # Innermost: only admitted requests reach the threadpool and the database pool.
+    app.add_middleware(Admission, limit=settings.web_threads, wait_s=settings.request_queue_seconds)
     app.add_middleware(BodyLimits, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(
         SessionMiddleware,

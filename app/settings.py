@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(
         default=10.0, gt=0, description="past this wait for a database connection: 503"
     )
+    request_queue_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a request that waits longer for its turn (all web threads busy): 503",
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -34,7 +34,7 @@ from tests.test_pipeline import GUIDE_MD, LEAVE_MD, upload
 pytestmark = pytest.mark.slow
 
 PASSWORD = "load-test-Pa55word"
-CLIENTS = 64
+CLIENTS = 128
 SECONDS = 5.0
 
 
@@ -84,7 +84,7 @@ def loaded(
         stop_live_server(server)
 
 
-def test_64_concurrent_clients_are_all_answered(loaded: Loaded) -> None:
+def test_128_concurrent_clients_are_all_answered(loaded: Loaded) -> None:
     bearer = {"Authorization": f"Bearer {loaded.token}"}
     targets = [
         Target("/api/v1/search", {"q": "How far in advance must I request annual leave?"}, bearer),
