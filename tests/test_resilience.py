@@ -9,6 +9,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
@@ -129,3 +130,51 @@ def test_api_docs_have_a_csp_that_allows_only_their_own_inline_script(
         digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in csp
     assert "frame-ancestors 'none'" in csp
+
+
+def test_requests_past_the_thread_count_wait_their_turn_then_get_a_503() -> None:
+    import anyio
+    import httpx
+
+    from app.admission import Admission
+
+    release = anyio.Event()
+    inside = 0
+    most_inside = 0
+
+    async def slow(scope: dict, receive: object, send: Any) -> None:
+        nonlocal inside, most_inside
+        inside += 1
+        most_inside = max(most_inside, inside)
+        if scope["path"] == "/api/hold":
+            await release.wait()
+        inside -= 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app = Admission(slow, limit=2, wait_s=0.3)
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with anyio.create_task_group() as tg:
+                held: list[httpx.Response] = []
+
+                async def hold() -> None:
+                    held.append(await client.get("/api/hold"))
+
+                tg.start_soon(hold)
+                tg.start_soon(hold)
+                await anyio.sleep(0.05)
+                refused = await client.get("/api/other")  # no slot within 0.3 s
+                health = await client.get("/healthz")  # never queued
+                release.set()
+            after = await client.get("/api/other")
+            return [refused, health, after, *held]
+
+    refused, health, after, *held = anyio.run(main)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+    assert "busy" in refused.json()["detail"]
+    assert health.status_code == 200 and after.status_code == 200
+    assert [r.status_code for r in held] == [200, 200]
+    assert most_inside == 3  # two held requests and /healthz; never a third admitted one
