@@ -1,5 +1,11 @@
 """Run one ingest job: parse -> chunk -> embed -> store, with progress and clear failures.
 
+Four stages pass frozen values on: :func:`prepare` (the claimed job's document, marked
+parsing) -> :func:`parse_and_chunk` -> :func:`embed` -> :func:`commit`. What a stage
+raises is classified once (:func:`classify`: permanent, transient, an outage, or the job
+lost) and acted on in one place (:func:`_conclude`); the document's and the job's state
+change only through app/lifecycle.py.
+
 A document becomes visible to search only in the final transaction, which writes all
 its chunks, marks it ready and bumps the collection's version together.
 
@@ -17,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -25,24 +32,26 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app import outages
+from app import lifecycle, outages
+from app.collections import model_switch
 from app.collections.models import Collection
 from app.collections.service import bump_version
 from app.db import transaction, utcnow
-from app.documents.models import DOCUMENT_TAG, Document, DocumentStatus, DocumentTag
+from app.documents.models import DOCUMENT_TAG, Document, DocumentTag
 from app.documents.models import Chunk as ChunkRow
 from app.documents.service import original_path
 from app.embedding.base import Embedder, EmbedderInputError, Vectors
 from app.embedding.registry import EmbedderSpec, ensure_same_model
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobStatus
+from app.lifecycle import Outcome
 from app.runtime import Runtime
-from app.search.lexical import index_text
+from app.text.language import detect_language
 from app.text.tags import tag_identity
+from app.text.terms import index_text
 from app.vectors.index import bytes_to_vectors, vector_to_bytes
 from ingest.chunk import chunk as chunk_document
 from ingest.errors import IngestError
-from ingest.language import detect_language
 from ingest.sandbox import parse_isolated
 from ingest.types import Chunk, ParsedDocument
 
@@ -65,12 +74,12 @@ class StageTimes:
 @dataclass(frozen=True)
 class IngestOutcome:
     document_id: int
-    status: str
+    status: Outcome
     chunks: int = 0
     pages: int | None = None
     error: str | None = None
     times: StageTimes = field(default_factory=StageTimes)
-    # "waiting" (an outage requeued the job): seconds until its next try; the worker
+    # WAITING (an outage requeued the job): seconds until its next try; the worker
     # pauses as long, since every job would meet the same full disk or absent database.
     retry_in: float | None = None
 
@@ -118,13 +127,13 @@ def embed_chunks(
 def texts_per_call(embedder: Embedder, batch_size: int) -> int:
     """How many texts to hand the embedder at once.
 
-    An embedder that keeps several requests in flight (it has ``concurrency``) gets
-    enough texts for all of them (``batch_size`` per request); a CPU one gets ``batch_size``.
+    An embedder that keeps several requests in flight (``concurrency`` > 1) gets enough
+    texts for all of them (its ``batch_size``, else ``batch_size``, per request); a CPU one
+    gets ``batch_size``.
     """
-    concurrency = getattr(embedder, "concurrency", None)
-    if isinstance(concurrency, int) and concurrency > 1:
-        per_request = getattr(embedder, "batch_size", batch_size)
-        return max(1, int(per_request)) * concurrency
+    if embedder.concurrency > 1:
+        per_request = embedder.batch_size if embedder.batch_size is not None else batch_size
+        return max(1, per_request) * embedder.concurrency
     return batch_size
 
 
@@ -141,13 +150,6 @@ def _known_vectors(session: Session, collection_id: int, hashes: set[str]) -> di
         ).all()
         found.update({h: v for h, v in rows})
     return found
-
-
-def _set_status(rt: Runtime, document_id: int, status: DocumentStatus) -> None:
-    with transaction(rt.sessions) as s:
-        doc = s.get(Document, document_id)
-        if doc is not None:
-            doc.status = status
 
 
 def _brief(exc: BaseException) -> str:
@@ -201,37 +203,104 @@ def _with_db_retry(
             time.sleep(delay)
 
 
-@dataclass(frozen=True)
-class _Begun:
-    """What the stages need of the document, read as it is marked parsing."""
+# -- the values the stages pass on ---------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class Prepared:
+    """The claimed job and what the stages need of its document, read as it starts parsing."""
+
+    job_id: int
+    document_id: int
+    worker_id: str
     path: Path
     filename: str
-    embedder_name: str
     collection_id: int
-    recorded: tuple[str, str, int]  # the collection's name, model and dimension
+    collection: str  # the collection's name, model and dimension as recorded at the start
+    embedder: str
+    model: str
+    dim: int
+
+    @property
+    def held(self) -> lifecycle.Held:
+        return lifecycle.Held(self.job_id, self.document_id, self.worker_id)
 
 
-def _begin(rt: Runtime, job_id: int, document_id: int) -> _Begun | None:
+@dataclass(frozen=True)
+class Chunked:
+    parsed: ParsedDocument
+    chunks: tuple[Chunk, ...]
+    texts: tuple[str, ...]  # what is embedded, one per chunk
+    language: str | None
+
+
+@dataclass(frozen=True)
+class Embedded:
+    vectors: Vectors
+    reused: int
+
+
+# -- the stages -----------------------------------------------------------------------------
+
+
+def prepare(rt: Runtime, job_id: int, document_id: int, worker_id: str) -> Prepared | None:
     """Mark the document parsing; None (and the job finished) when it was deleted."""
     with transaction(rt.sessions) as s:
         doc = s.get(Document, document_id)
         if doc is None:
             j = s.get(Job, job_id)
             if j is not None:
-                jobs.finish(s, j, message="document was deleted before it was ingested")
+                lifecycle.finish_job(j, message="document was deleted before it was ingested")
             return None
         collection = s.get(Collection, doc.collection_id)
         assert collection is not None
-        doc.status = DocumentStatus.PARSING
-        doc.error = None
-        return _Begun(
+        lifecycle.start_parsing(doc)
+        return Prepared(
+            job_id=job_id,
+            document_id=document_id,
+            worker_id=worker_id,
             path=original_path(rt.settings.files_dir, doc),
             filename=doc.filename,
-            embedder_name=collection.embedder,
             collection_id=collection.id,
-            recorded=(collection.name, collection.model, collection.dim),
+            collection=collection.name,
+            embedder=collection.embedder,
+            model=collection.model,
+            dim=collection.dim,
         )
+
+
+def parse_and_chunk(rt: Runtime, p: Prepared, progress: Progress, times: StageTimes) -> Chunked:
+    """The stored original, parsed in a sandbox and cut into chunks along its headings."""
+    progress(0.02, "parsing")
+    t0 = time.perf_counter()
+    if not p.path.exists():
+        raise IngestError("the stored original is missing; upload the file again")
+    parsed: ParsedDocument = parse_isolated(
+        p.path,
+        filename=p.filename,
+        timeout_s=rt.settings.parse_timeout_seconds,
+        memory_mb=rt.settings.parse_memory_mb,
+    )
+    times.parse = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    chunks = chunk_document(parsed, max_tokens=rt.settings.chunk_max_tokens)
+    times.chunk = time.perf_counter() - t0
+    if not chunks:
+        raise IngestError("no text was found in the file")
+    return Chunked(
+        parsed=parsed,
+        chunks=tuple(chunks),
+        texts=tuple(c.embed_text for c in chunks),
+        language=detect_language(parsed.text),
+    )
+
+
+def _start_embedding(rt: Runtime, document_id: int) -> None:
+    with transaction(rt.sessions) as s:
+        doc = s.get(Document, document_id)
+        if doc is not None:
+            lifecycle.start_embedding(doc)
 
 
 def _known_or_none(rt: Runtime, collection_id: int, texts: Sequence[str]) -> dict[str, bytes]:
@@ -247,166 +316,220 @@ def _known_or_none(rt: Runtime, collection_id: int, texts: Sequence[str]) -> dic
         return {}
 
 
+def embed(rt: Runtime, p: Prepared, c: Chunked, progress: Progress, times: StageTimes) -> Embedded:
+    """The chunks' vectors from the collection's model, reusing stored ones."""
+    _best_effort(
+        f"status of document {p.document_id}", partial(_start_embedding, rt, p.document_id)
+    )
+    progress(0.1, f"embedding {len(c.chunks)} chunks")
+    known = _known_or_none(rt, p.collection_id, c.texts)
+    embedder = rt.embedders.get(p.embedder)
+    ensure_same_model(
+        EmbedderSpec(embedder.name, embedder.model, embedder.dim),
+        collection=p.collection,
+        model=p.model,
+        dim=p.dim,
+    )
+    t0 = time.perf_counter()
+    vectors, reused = embed_chunks(
+        embedder,
+        c.texts,
+        batch_size=texts_per_call(embedder, rt.settings.embed_batch_size),
+        known=known,
+        on_batch=lambda done, total: progress(
+            0.1 + 0.85 * done / max(total, 1), f"embedded {done} of {total} chunks"
+        ),
+    )
+    times.embed = time.perf_counter() - t0
+    times.embedded, times.reused = len(c.texts) - reused, reused
+    return Embedded(vectors, reused)
+
+
+def commit(rt: Runtime, p: Prepared, c: Chunked, e: Embedded) -> bool:
+    """Store chunks and vectors, and mark the document ready, in one transaction.
+
+    The vectors are paid for: a short outage is waited out here rather than embed again.
+    False when the document was deleted or the job taken away meanwhile.
+    """
+    return _with_db_retry(
+        rt,
+        partial(_commit_once, rt, p, c, e),
+        what=f"storing document {p.document_id}",
+        on_wait=partial(_show_waiting, rt, p),
+    )
+
+
+def _commit_once(rt: Runtime, p: Prepared, c: Chunked, e: Embedded) -> bool:
+    with transaction(rt.sessions) as s:
+        j = s.get(Job, p.job_id)
+        doc = s.get(Document, p.document_id)
+        if doc is None or j is None or j.worker_id != p.worker_id:
+            return False
+        if j.status == JobStatus.DONE:
+            return True  # an earlier try committed, and only its answer was lost
+        model_switch.ensure_unchanged(
+            s, p.collection_id, embedder=p.embedder, model=p.model, dim=p.dim
+        )
+        _store(s, doc, c.chunks, c.texts, e.vectors)
+        doc.title = c.parsed.title or doc.title
+        _store_tags(s, doc, c.parsed.tags)
+        doc.language = c.language
+        doc.page_count = c.parsed.page_count
+        doc.chunk_count = len(c.chunks)
+        bump_version(s, p.collection_id)
+        lifecycle.mark_ready(doc, j, message=f"{len(c.chunks)} chunks")
+        return True
+
+
+def _show_waiting(rt: Runtime, p: Prepared, cause: str, at: datetime, exc: BaseException) -> None:
+    """While a write is retried in place: say why on the job and the document."""
+    with transaction(rt.sessions) as s:
+        lifecycle.show_waiting(
+            s,
+            p.held,
+            reason=jobs.waiting_reason(cause, at),
+            detail=f"{cause}: {_brief(exc)}",
+        )
+
+
 def run_ingest(
     rt: Runtime, job: Job, *, worker_id: str, backoff: jobs.Backoff | None = None
 ) -> IngestOutcome:
     """Process a claimed ingest job to its end: ready, failed, or requeued for a retry.
 
-    ``backoff`` is the worker's: the delays of consecutive outages grow across jobs.
+    prepare -> parse_and_chunk -> embed -> commit; whatever a stage raises is classified
+    (:func:`classify`) and acted on in one place (:func:`_conclude`). ``backoff`` is the
+    worker's: the delays of consecutive outages grow across jobs.
     """
     document_id = int(job.payload["document_id"])
     times = StageTimes()
-
-    def progress(fraction: float, message: str) -> None:
-        def write() -> None:
-            with transaction(rt.sessions) as s:
-                jobs.heartbeat(
-                    s,
-                    job_id=job.id,
-                    worker_id=worker_id,
-                    lease_s=rt.settings.job_lease_seconds,
-                    progress=fraction,
-                    message=message,
-                )
-
-        _best_effort(f"progress of job {job.id}", write)
-
     try:
-        begun = _with_db_retry(
-            rt, partial(_begin, rt, job.id, document_id), what=f"starting job {job.id}"
+        prepared = _with_db_retry(
+            rt,
+            partial(prepare, rt, job.id, document_id, worker_id),
+            what=f"starting job {job.id}",
         )
     except Exception as exc:
         return _stalled(job.id, document_id, exc, times)
-    if begun is None:
-        return IngestOutcome(document_id, "deleted")
-    path, filename, embedder_name = begun.path, begun.filename, begun.embedder_name
-    collection_id, recorded = begun.collection_id, begun.recorded
-
+    if prepared is None:
+        return IngestOutcome(document_id, Outcome.DELETED)
+    progress = partial(_report_progress, rt, prepared)
     try:
-        progress(0.02, "parsing")
+        chunked = parse_and_chunk(rt, prepared, progress, times)
+        embedded = embed(rt, prepared, chunked, progress, times)
         t0 = time.perf_counter()
-        if not path.exists():
-            raise IngestError("the stored original is missing; upload the file again")
-        parsed: ParsedDocument = parse_isolated(
-            path,
-            filename=filename,
-            timeout_s=rt.settings.parse_timeout_seconds,
-            memory_mb=rt.settings.parse_memory_mb,
-        )
-        times.parse = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        chunks = chunk_document(parsed, max_tokens=rt.settings.chunk_max_tokens)
-        times.chunk = time.perf_counter() - t0
-        if not chunks:
-            raise IngestError("no text was found in the file")
-        language = detect_language(parsed.text)
-
-        _best_effort(
-            f"status of document {document_id}",
-            partial(_set_status, rt, document_id, DocumentStatus.EMBEDDING),
-        )
-        progress(0.1, f"embedding {len(chunks)} chunks")
-        texts = [c.embed_text for c in chunks]
-        known = _known_or_none(rt, collection_id, texts)
-        embedder = rt.embedders.get(embedder_name)
-        ensure_same_model(
-            EmbedderSpec(embedder.name, embedder.model, embedder.dim),
-            collection=recorded[0],
-            model=recorded[1],
-            dim=recorded[2],
-        )
-        t0 = time.perf_counter()
-        vectors, reused = embed_chunks(
-            embedder,
-            texts,
-            batch_size=texts_per_call(embedder, rt.settings.embed_batch_size),
-            known=known,
-            on_batch=lambda done, total: progress(
-                0.1 + 0.85 * done / max(total, 1), f"embedded {done} of {total} chunks"
-            ),
-        )
-        times.embed = time.perf_counter() - t0
-        times.embedded, times.reused = len(texts) - reused, reused
-
-        def store() -> bool:
-            with transaction(rt.sessions) as s:
-                j = s.get(Job, job.id)
-                doc = s.get(Document, document_id)
-                if doc is None or j is None or j.worker_id != worker_id:
-                    return False
-                if j.status == JobStatus.DONE:
-                    return True  # an earlier try committed, and only its answer was lost
-                _ensure_model_unchanged(s, collection_id, embedder_name, recorded[1], recorded[2])
-                _store(s, doc, chunks, texts, vectors)
-                doc.status = DocumentStatus.READY
-                doc.error = None
-                doc.title = parsed.title or doc.title
-                _store_tags(s, doc, parsed.tags)
-                doc.language = language
-                doc.page_count = parsed.page_count
-                doc.chunk_count = len(chunks)
-                bump_version(s, collection_id)
-                jobs.finish(s, j, message=f"{len(chunks)} chunks")
-                return True
-
-        t0 = time.perf_counter()
-        # The vectors are paid for: wait out a short outage here rather than embed again.
-        stored = _with_db_retry(
-            rt,
-            store,
-            what=f"storing document {document_id}",
-            on_wait=partial(_show_waiting, rt, job.id, document_id, worker_id),
-        )
-        if not stored:
-            return IngestOutcome(document_id, "deleted", times=times)
+        if not commit(rt, prepared, chunked, embedded):
+            return IngestOutcome(document_id, Outcome.DELETED, times=times)
         times.store = time.perf_counter() - t0
-        return IngestOutcome(document_id, "ready", len(chunks), parsed.page_count, times=times)
+        return IngestOutcome(
+            document_id, Outcome.READY, len(chunked.chunks), chunked.parsed.page_count, times=times
+        )
+    except Exception as exc:
+        return _conclude(rt, prepared, exc, backoff=backoff, times=times)
 
-    except jobs.LeaseLost:
-        log.info("job %s was taken away (deleted or lease expired); stopping", job.id)
-        return IngestOutcome(document_id, "abandoned", times=times)
-    except IngestError as exc:
-        fail = partial(_fail, rt, job.id, document_id, worker_id, exc.reason)
-        return _record(rt, job.id, document_id, times, fail)
-    except EmbedderInputError as exc:  # a passage the model cannot take: retrying cannot help
-        reason = f"a passage cannot be embedded: {exc}"
-        fail = partial(_fail, rt, job.id, document_id, worker_id, reason)
-        return _record(rt, job.id, document_id, times, fail)
-    except Exception as exc:  # transient: an outage is waited out, anything else retried
-        cause = outages.transient_cause(exc)
-        if cause is not None:
-            delay = (backoff or jobs.Backoff()).next_delay()
-            log.warning(
-                "ingest of document %s waits: %s (%s); next try in %.1f s",
-                document_id,
-                cause,
-                _brief(exc),
-                delay,
+
+def _report_progress(rt: Runtime, p: Prepared, fraction: float, message: str) -> None:
+    def write() -> None:
+        with transaction(rt.sessions) as s:
+            jobs.heartbeat(
+                s,
+                job_id=p.job_id,
+                worker_id=p.worker_id,
+                lease_s=rt.settings.job_lease_seconds,
+                progress=fraction,
+                message=message,
             )
-            wait = partial(
-                _requeue_waiting, rt, job.id, document_id, worker_id, cause, _brief(exc), delay
-            )
-            outcome = _record(rt, job.id, document_id, times, wait)
-            return replace(outcome, retry_in=delay)
-        log.error("ingest of document %s failed; will retry", document_id, exc_info=exc)
-        reason = f"{filename}: {type(exc).__name__}: {exc}"
-        retry = partial(_requeue_retrying, rt, job.id, document_id, worker_id, reason)
-        return _record(rt, job.id, document_id, times, retry)
+
+    _best_effort(f"progress of job {p.job_id}", write)
 
 
-Recorded = tuple[str, str | None]  # the outcome's status and error
+# -- when a stage raises --------------------------------------------------------------------
+
+
+class Failure(StrEnum):
+    """What an exception raised by a stage means for the job."""
+
+    LOST = "lost"  # the job was taken away (deleted, or our lease expired): stop
+    PERMANENT = "permanent"  # the input itself: the document fails, retrying cannot help
+    OUTAGE = "outage"  # the database or the disk: waited out, the attempt given back
+    TRANSIENT = "transient"  # the embedder away, the model switched, unknown: counted retry
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: Failure
+    reason: str  # for a person: why it failed, why it retries, or the outage's cause
+
+
+def classify(exc: BaseException, *, filename: str) -> Verdict:
+    """The one place that decides whether an error is permanent, transient or an outage."""
+    if isinstance(exc, jobs.LeaseLost):
+        return Verdict(Failure.LOST, str(exc))
+    if isinstance(exc, IngestError):
+        return Verdict(Failure.PERMANENT, exc.reason)
+    if isinstance(exc, EmbedderInputError):  # a passage the model cannot take
+        return Verdict(Failure.PERMANENT, f"a passage cannot be embedded: {exc}")
+    cause = outages.transient_cause(exc)
+    if cause is not None:
+        return Verdict(Failure.OUTAGE, cause)
+    # ModelChanged (embed again with the new model), the embedder unreachable, a bug.
+    return Verdict(Failure.TRANSIENT, f"{filename}: {type(exc).__name__}: {exc}")
+
+
+def _conclude(
+    rt: Runtime,
+    p: Prepared,
+    exc: Exception,
+    *,
+    backoff: jobs.Backoff | None,
+    times: StageTimes,
+) -> IngestOutcome:
+    """Act on what :func:`classify` says of ``exc``: the job's and the document's end."""
+    verdict = classify(exc, filename=p.filename)
+    held = p.held
+    if verdict.kind is Failure.LOST:
+        log.info("job %s was taken away (deleted or lease expired); stopping", p.job_id)
+        return IngestOutcome(p.document_id, Outcome.ABANDONED, times=times)
+    if verdict.kind is Failure.PERMANENT:
+        return _record(
+            rt, p, times, partial(lifecycle.mark_failed, held=held, reason=verdict.reason)
+        )
+    if verdict.kind is Failure.OUTAGE:
+        cause = verdict.reason
+        delay = (backoff or jobs.Backoff()).next_delay()
+        log.warning(
+            "ingest of document %s waits: %s (%s); next try in %.1f s",
+            p.document_id,
+            cause,
+            _brief(exc),
+            delay,
+        )
+        wait = partial(
+            lifecycle.wait_for_infrastructure,
+            cause=cause,
+            detail=f"{cause}: {_brief(exc)}",
+            delay_s=delay,
+            held=held,
+        )
+        return replace(_record(rt, p, times, wait), retry_in=delay)
+    log.error("ingest of document %s failed; will retry", p.document_id, exc_info=exc)
+    return _record(rt, p, times, partial(lifecycle.requeue, held=held, reason=verdict.reason))
 
 
 def _record(
-    rt: Runtime, job_id: int, document_id: int, times: StageTimes, write: Callable[[], Recorded]
+    rt: Runtime, p: Prepared, times: StageTimes, change: Callable[[Session], lifecycle.Ended]
 ) -> IngestOutcome:
-    """Write how a job ended, through an outage if need be."""
+    """Write how a job ended (one transition, its own transaction), through an outage."""
+
+    def write() -> lifecycle.Ended:
+        with transaction(rt.sessions) as s:
+            return change(s)
+
     try:
-        status, error = _with_db_retry(rt, write, what=f"recording the end of job {job_id}")
+        ended = _with_db_retry(rt, write, what=f"recording the end of job {p.job_id}")
     except Exception as exc:
-        return _stalled(job_id, document_id, exc, times)
-    return IngestOutcome(document_id, status, error=error, times=times)
+        return _stalled(p.job_id, p.document_id, exc, times)
+    return IngestOutcome(p.document_id, ended.outcome, error=ended.error, times=times)
 
 
 def _stalled(job_id: int, document_id: int, exc: Exception, times: StageTimes) -> IngestOutcome:
@@ -421,100 +544,7 @@ def _stalled(job_id: int, document_id: int, exc: Exception, times: StageTimes) -
     log.error(
         "job %s: %s (%s); it will be taken up again when its lease ends", job_id, cause, _brief(exc)
     )
-    return IngestOutcome(document_id, "stalled", error=cause, times=times)
-
-
-def _show_waiting(
-    rt: Runtime,
-    job_id: int,
-    document_id: int,
-    worker_id: str,
-    cause: str,
-    at: datetime,
-    exc: BaseException,
-) -> None:
-    """While a write is retried in place: say why on the job and the document."""
-    reason = jobs.waiting_reason(cause, at)
-    with transaction(rt.sessions) as s:
-        j = s.get(Job, job_id)
-        if j is None or not jobs.holds(j, worker_id):
-            return
-        j.message, j.error = reason, f"{cause}: {_brief(exc)}"
-        doc = s.get(Document, document_id)
-        if doc is not None:
-            doc.error = reason
-
-
-def _requeue_waiting(
-    rt: Runtime,
-    job_id: int,
-    document_id: int,
-    worker_id: str,
-    cause: str,
-    detail: str,
-    delay_s: float,
-) -> Recorded:
-    with transaction(rt.sessions) as s:
-        j = s.get(Job, job_id)
-        doc = s.get(Document, document_id)
-        if j is None or doc is None:
-            return "deleted", None
-        if not jobs.holds(j, worker_id):
-            return "abandoned", None
-        reason = jobs.wait_for_infrastructure(
-            s, j, cause=cause, detail=f"{cause}: {detail}", delay_s=delay_s
-        )
-        doc.status, doc.error = DocumentStatus.QUEUED, reason
-        return "waiting", reason
-
-
-def _requeue_retrying(
-    rt: Runtime, job_id: int, document_id: int, worker_id: str, reason: str
-) -> Recorded:
-    """A counted retry (the embedder away, an unknown error), or failed when none is left."""
-    with transaction(rt.sessions) as s:
-        j = s.get(Job, job_id)
-        doc = s.get(Document, document_id)
-        if j is None or doc is None:
-            return "deleted", None
-        if not jobs.holds(j, worker_id):
-            return "abandoned", None
-        if jobs.retry_later(s, j, reason=reason):
-            doc.status = DocumentStatus.QUEUED
-            doc.error = jobs.retrying_reason(reason, j.run_after)
-            return "retrying", reason
-        doc.status = DocumentStatus.FAILED
-        doc.error = j.error
-        return "failed", j.error
-
-
-class ModelChanged(RuntimeError):
-    """The collection switched models while this document was embedded: embed it again."""
-
-
-def _ensure_model_unchanged(
-    s: Session, collection_id: int, embedder: str, model: str, dim: int
-) -> None:
-    query = select(Collection).where(Collection.id == collection_id)
-    if s.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()  # a model switch waits for this transaction
-    col = s.scalars(query).one()
-    if (col.embedder, col.model, col.dim) != (embedder, model, dim):
-        raise ModelChanged(f"the collection moved to {col.model} while this file was embedded")
-
-
-def _fail(rt: Runtime, job_id: int, document_id: int, worker_id: str, reason: str) -> Recorded:
-    with transaction(rt.sessions) as s:
-        doc = s.get(Document, document_id)
-        j = s.get(Job, job_id)
-        if j is not None and not jobs.holds(j, worker_id):
-            return "abandoned", None  # another worker took the job over: its outcome stands
-        if doc is not None:
-            doc.status = DocumentStatus.FAILED
-            doc.error = reason
-        if j is not None:
-            jobs.fail(s, j, reason=reason)
-        return "failed", reason
+    return IngestOutcome(document_id, Outcome.STALLED, error=cause, times=times)
 
 
 def _store_tags(s: Session, doc: Document, tags: Sequence[str]) -> None:

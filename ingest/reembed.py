@@ -6,6 +6,9 @@ old-model vectors and are picked up by the next pass. When no chunk lacks a new 
 one transaction copies the new vectors over the old, records the new model on the
 collection and bumps its version: every serving process then rebuilds its index for the
 new model, and the old vectors are gone.
+
+The states and transitions of the switch are app/collections/model_switch.py's; this is
+the job that drives them.
 """
 
 from __future__ import annotations
@@ -13,18 +16,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
-
+from app import lifecycle
+from app.collections import model_switch
 from app.collections.models import Collection
-from app.collections.service import bump_version, cancel_reembed
 from app.db import transaction
-from app.documents.models import Chunk
 from app.embedding.base import EmbedderError
 from app.jobs import service as jobs
 from app.jobs.models import Job
+from app.lifecycle import Outcome
 from app.runtime import Runtime
+from app.text.embed import embed_text_for
 from app.vectors.index import vector_to_bytes
-from ingest.types import embed_text_for
 
 log = logging.getLogger(__name__)
 
@@ -32,80 +34,54 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ReembedOutcome:
     collection_id: int
-    status: str  # "switched", "retrying", "failed", "cancelled"
+    status: Outcome  # SWITCHED, RETRYING, FAILED or CANCELLED
     reembedded: int = 0
     error: str | None = None
 
 
 def _pending(rt: Runtime, collection_id: int) -> int:
     with rt.sessions() as s:
-        return int(
-            s.scalar(
-                select(func.count(Chunk.id)).where(
-                    Chunk.collection_id == collection_id, Chunk.next_vector.is_(None)
-                )
-            )
-            or 0
-        )
+        return model_switch.pending(s, collection_id)
 
 
 def reembed_batch(rt: Runtime, collection_id: int, *, batch: int) -> int:
     """Give up to ``batch`` chunks their new-model vector; returns how many were done."""
     with rt.sessions() as s:
-        col = s.get_one(Collection, collection_id)
-        if col.next_embedder is None or col.next_dim is None:
-            return 0
-        target, dim = col.next_embedder, col.next_dim
-        rows = s.execute(
-            select(Chunk.id, Chunk.heading_path, Chunk.text)
-            .where(Chunk.collection_id == collection_id, Chunk.next_vector.is_(None))
-            .order_by(Chunk.id)
-            .limit(batch)
-        ).all()
-    if not rows:
+        todo = model_switch.next_batch(s, collection_id, limit=batch)
+    if todo is None or not todo.rows:
         return 0
-    embedder = rt.embedders.get(target)
-    vectors = embedder.embed_documents([embed_text_for(hp or [], text) for _, hp, text in rows])
-    if vectors.shape[1] != dim:
-        raise EmbedderError(f"the new model returned {vectors.shape[1]} dimensions, not {dim}")
+    embedder = rt.embedders.get(todo.embedder)
+    vectors = embedder.embed_documents(
+        [embed_text_for(hp or [], text) for _, hp, text in todo.rows]
+    )
+    if vectors.shape[1] != todo.dim:
+        raise EmbedderError(f"the new model returned {vectors.shape[1]} dimensions, not {todo.dim}")
     with transaction(rt.sessions) as s:
-        for (chunk_id, _, _), vec in zip(rows, vectors, strict=True):
-            s.execute(
-                update(Chunk)
-                .where(Chunk.id == chunk_id)
-                .values(next_vector=vector_to_bytes(vec))
-                .execution_options(synchronize_session=False)
-            )
-    return len(rows)
+        model_switch.store_next_vectors(
+            s,
+            [
+                (chunk_id, vector_to_bytes(vec))
+                for (chunk_id, _, _), vec in zip(todo.rows, vectors, strict=True)
+            ],
+        )
+    return len(todo.rows)
 
 
 def try_switch(rt: Runtime, collection_id: int) -> bool:
     """Switch to the new model if every chunk has its new vector (one transaction)."""
     with transaction(rt.sessions) as s:
-        query = select(Collection).where(Collection.id == collection_id)
-        if s.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()  # ingest's final transaction waits for us
-        col = s.scalars(query).one()
-        if col.next_embedder is None or col.next_model is None or col.next_dim is None:
-            return False
-        missing = s.scalar(
-            select(func.count(Chunk.id)).where(
-                Chunk.collection_id == collection_id, Chunk.next_vector.is_(None)
-            )
+        return model_switch.switch(
+            s,
+            collection_id,
+            query_instruction=lambda name: rt.embedders.spec(name).query_instruction,
         )
-        if missing:
-            return False
-        s.execute(
-            update(Chunk)
-            .where(Chunk.collection_id == collection_id)
-            .values(vector=Chunk.next_vector, next_vector=None)
-            .execution_options(synchronize_session=False)
-        )
-        col.embedder, col.model, col.dim = col.next_embedder, col.next_model, col.next_dim
-        col.query_instruction = rt.embedders.spec(col.embedder).query_instruction
-        col.next_embedder = col.next_model = col.next_dim = None
-        bump_version(s, collection_id)
-    return True
+
+
+def _finish(rt: Runtime, job_id: int, message: str) -> None:
+    with transaction(rt.sessions) as s:
+        j = s.get(Job, job_id)
+        if j is not None:
+            lifecycle.finish_job(j, message=message)
 
 
 def run_reembed(rt: Runtime, job: Job, *, worker_id: str) -> ReembedOutcome:
@@ -117,18 +93,12 @@ def run_reembed(rt: Runtime, job: Job, *, worker_id: str) -> ReembedOutcome:
         for _ in range(10_000):  # bounded: documents may keep arriving while we work
             left = _pending(rt, collection_id)
             if left == 0 and try_switch(rt, collection_id):
-                with transaction(rt.sessions) as s:
-                    j = s.get(Job, job.id)
-                    if j is not None:
-                        jobs.finish(s, j, message=f"switched after re-embedding {done} chunks")
-                return ReembedOutcome(collection_id, "switched", done)
+                _finish(rt, job.id, f"switched after re-embedding {done} chunks")
+                return ReembedOutcome(collection_id, Outcome.SWITCHED, done)
             n = reembed_batch(rt, collection_id, batch=batch)
-            if n == 0 and left == 0:
-                with transaction(rt.sessions) as s:  # nothing to move to: cancelled meanwhile
-                    j = s.get(Job, job.id)
-                    if j is not None:
-                        jobs.finish(s, j, message="no model change pending")
-                return ReembedOutcome(collection_id, "cancelled", done)
+            if n == 0 and left == 0:  # nothing to move to: cancelled meanwhile
+                _finish(rt, job.id, "no model change pending")
+                return ReembedOutcome(collection_id, Outcome.CANCELLED, done)
             done += n
             with transaction(rt.sessions) as s:
                 jobs.heartbeat(
@@ -141,15 +111,16 @@ def run_reembed(rt: Runtime, job: Job, *, worker_id: str) -> ReembedOutcome:
                 )
         raise EmbedderError("re-embedding did not converge: documents keep arriving")
     except jobs.LeaseLost:
-        return ReembedOutcome(collection_id, "cancelled", done)
+        return ReembedOutcome(collection_id, Outcome.CANCELLED, done)
     except Exception as exc:  # transient (the new model's server away): retry later
         log.exception("re-embedding collection %s failed; will retry", collection_id)
         with transaction(rt.sessions) as s:
             j = s.get(Job, job.id)
             if j is None:
-                return ReembedOutcome(collection_id, "cancelled", done)
-            retrying = jobs.retry_later(s, j, reason=f"{type(exc).__name__}: {exc}")
+                return ReembedOutcome(collection_id, Outcome.CANCELLED, done)
+            retrying = lifecycle.retry_job_later(j, reason=f"{type(exc).__name__}: {exc}")
             col = s.get(Collection, collection_id)
             if not retrying and col is not None:
-                cancel_reembed(s, col)  # gave up: the collection stays on its model
-        return ReembedOutcome(collection_id, "retrying" if retrying else "failed", done, str(exc))
+                model_switch.cancel_reembed(s, col)  # gave up: the collection stays on its model
+        status = Outcome.RETRYING if retrying else Outcome.FAILED
+        return ReembedOutcome(collection_id, status, done, str(exc))

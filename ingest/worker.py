@@ -15,11 +15,11 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from app import outages
+from app import lifecycle, outages
 from app.db import transaction
-from app.documents.models import Document, DocumentStatus
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobKind
+from app.lifecycle import Outcome
 from app.runtime import Runtime
 from ingest.pipeline import IngestOutcome, run_ingest
 from ingest.reembed import run_reembed
@@ -99,12 +99,8 @@ class Worker:
             if job.attempts > job.max_attempts:
                 # Its previous workers died mid-job every time: stop trying, say so.
                 reason = "ingest was interrupted too many times (the worker stopped each time)"
-                jobs.fail(s, job, reason=reason)
-                if job.document_id is not None:
-                    doc = s.get(Document, job.document_id)
-                    if doc is not None:
-                        doc.status, doc.error = DocumentStatus.FAILED, reason
-                return IngestOutcome(job.document_id or 0, "failed", error=reason)
+                lifecycle.give_up_interrupted(s, job, reason=reason)
+                return IngestOutcome(job.document_id or 0, Outcome.FAILED, error=reason)
             s.expunge(job)
         return self._run(job)
 
@@ -117,8 +113,8 @@ class Worker:
             with transaction(self.rt.sessions) as s:
                 j = s.get(Job, job.id)
                 if j is not None:
-                    jobs.fail(s, j, reason=f"unknown job kind {job.kind!r}")
-            return IngestOutcome(job.document_id or 0, "failed", error="unknown job kind")
+                    lifecycle.fail_job(j, reason=f"unknown job kind {job.kind!r}")
+            return IngestOutcome(job.document_id or 0, Outcome.FAILED, error="unknown job kind")
         with _Heartbeat(self.rt, job.id, self.worker_id):
             return run_ingest(self.rt, job, worker_id=self.worker_id, backoff=self.backoff)
 
@@ -147,7 +143,7 @@ class Worker:
             return self._after_loop_error(exc)
         if outcome is None:
             return self.rt.settings.worker_poll_seconds
-        if outcome.status in ("waiting", "stalled"):
+        if outcome.status in (Outcome.WAITING, Outcome.STALLED):
             # An outage requeued (or could not even release) the job: every other job
             # would meet it too, so pause instead of parsing and embedding them in vain.
             return outcome.retry_in or self.backoff.next_delay()

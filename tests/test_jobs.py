@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from app import lifecycle
 from app.db import transaction, utcnow
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobStatus
@@ -65,7 +66,7 @@ def test_concurrent_workers_never_claim_the_same_job(rt: Runtime) -> None:
                     if left is None:
                         return
                     continue
-                jobs.finish(s, job)
+                lifecycle.finish_job(job)
             with lock:
                 claimed.append(job.id)
 
@@ -83,7 +84,7 @@ def test_retry_later_backs_off_then_gives_up(rt: Runtime) -> None:
     with transaction(rt.sessions) as s:
         job = jobs.claim(s, worker_id="w", lease_s=60)
         assert job is not None
-        assert jobs.retry_later(s, job, reason="embedder unreachable")
+        assert lifecycle.retry_job_later(job, reason="embedder unreachable")
         assert job.status == JobStatus.QUEUED
         assert job.run_after >= utcnow() - timedelta(seconds=1)
         assert job.error == "embedder unreachable"
@@ -91,7 +92,7 @@ def test_retry_later_backs_off_then_gives_up(rt: Runtime) -> None:
     with transaction(rt.sessions) as s:
         job = jobs.claim(s, worker_id="w", lease_s=60)
         assert job is not None and job.attempts == 2
-        assert not jobs.retry_later(s, job, reason="embedder unreachable")
+        assert not lifecycle.retry_job_later(job, reason="embedder unreachable")
         assert job.status == JobStatus.FAILED
         assert "gave up after 2 attempts" in (job.error or "")
     with transaction(rt.sessions) as s:

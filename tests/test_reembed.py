@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.auth.models import Role
-from app.collections import service as collections
+from app.collections import model_switch
 from app.collections.models import Collection
 from app.db import transaction
 from app.documents.models import Chunk
@@ -21,9 +21,8 @@ from app.search.service import search
 from app.settings import Settings
 from ingest.reembed import reembed_batch, try_switch
 from tests.embedserver import EmbedServer
-from tests.test_api import token_for
-from tests.test_ingest_openai import EXPENSES_MD, RELEASE_MD, openai_settings, settle, upload
-from tests.test_pipeline import GUIDE_MD
+from tests.factories import openai_settings, settle, store_upload, token_for
+from tests.samples import EXPENSES_MD, GUIDE_MD, RELEASE_MD
 
 NEW_DIM = 256
 
@@ -50,8 +49,8 @@ def _vector_sizes(rt: Runtime) -> set[int]:
 
 
 def test_model_change_reembeds_in_background_then_switches_atomically(mrt: Runtime) -> None:
-    upload(mrt, "release.md", RELEASE_MD.encode())
-    upload(mrt, "expenses.md", EXPENSES_MD.encode())
+    store_upload(mrt, "release.md", RELEASE_MD.encode())
+    store_upload(mrt, "expenses.md", EXPENSES_MD.encode())
     settle(mrt)
     assert _vector_sizes(mrt) == {512 * 2}
     with mrt.sessions() as s:
@@ -61,9 +60,9 @@ def test_model_change_reembeds_in_background_then_switches_atomically(mrt: Runti
 
     with transaction(mrt.sessions) as s:
         col = mrt.collection(s)
-        collections.start_reembed(s, col, spec=mrt.embedders.spec("openai"))
-        with pytest.raises(collections.ReembedInProgress):
-            collections.start_reembed(s, col, spec=mrt.embedders.spec("openai"))
+        model_switch.start_reembed(s, col, spec=mrt.embedders.spec("openai"))
+        with pytest.raises(model_switch.ReembedInProgress):
+            model_switch.start_reembed(s, col, spec=mrt.embedders.spec("openai"))
 
     # Part way through: the collection still serves its old model, search still answers.
     col_id = _collection(mrt).id
@@ -79,7 +78,7 @@ def test_model_change_reembeds_in_background_then_switches_atomically(mrt: Runti
     assert search(mrt, query=question, k=1).hits[0].file == "expenses.md"
 
     # A document ingested meanwhile is embedded with the current model, and re-embedded too.
-    upload(mrt, "guide.md", GUIDE_MD.encode())
+    store_upload(mrt, "guide.md", GUIDE_MD.encode())
     outcomes = settle(mrt)  # runs the ingest, then the re-embed job to its switch
     assert {o.status for o in outcomes} >= {"ready", "switched"}
 
@@ -99,7 +98,7 @@ def test_model_change_reembeds_in_background_then_switches_atomically(mrt: Runti
 
 
 def test_model_change_through_the_api(mrt: Runtime) -> None:
-    upload(mrt, "release.md", RELEASE_MD.encode())
+    store_upload(mrt, "release.md", RELEASE_MD.encode())
     settle(mrt)
     admin = {"Authorization": f"Bearer {token_for(mrt, 'boss', Role.ADMIN)}"}
     reader = {"Authorization": f"Bearer {token_for(mrt, 'rd', Role.READER)}"}

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
 from app.auth.deps import AdminUser
-from app.collections import service
+from app.collections import model_switch, service
 from app.collections.models import Collection
 from app.deps import IdPath, RuntimeDep, SessionDep
 from app.documents.models import Document
@@ -90,7 +90,7 @@ def change_model(
         col = session.get(Collection, collection_id)
         if col is None:
             raise service.CollectionError("no such collection")
-        service.start_reembed(session, col, spec=rt.embedders.spec(embedder))
+        model_switch.start_reembed(session, col, spec=rt.embedders.spec(embedder))
     except (service.CollectionError, UnknownEmbedder, EmbedderError) as exc:
         session.rollback()
         return _page(request, rt, session, error=str(exc), status=400)

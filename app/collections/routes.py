@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict
 
 from app.auth.deps import AdminUser, ReaderUser
-from app.collections import service
+from app.collections import model_switch, service
 from app.deps import RuntimeDep, SessionDep
 from app.embedding.base import EmbedderError
 from app.embedding.registry import UnknownEmbedder
@@ -51,7 +51,7 @@ def change_model(
     background while search answers from the current vectors; then it switches at once."""
     try:
         col = service.get_by_name(session, name)
-        service.start_reembed(session, col, spec=rt.embedders.spec(body.embedder))
+        model_switch.start_reembed(session, col, spec=rt.embedders.spec(body.embedder))
     except service.CollectionNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except (service.CollectionError, UnknownEmbedder) as exc:

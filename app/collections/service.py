@@ -6,11 +6,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.collections.models import Collection
-from app.documents.models import Chunk
 from app.embedding.registry import EmbedderSpec
 from app.errors import Conflict, NotFound
-from app.jobs import service as jobs
-from app.jobs.models import Job, JobKind
 
 
 class CollectionNotFound(NotFound, LookupError):
@@ -99,43 +96,3 @@ def create(session: Session, *, name: str, description: str, spec: EmbedderSpec)
     if session.scalars(select(Collection).where(Collection.name == name)).first() is not None:
         raise CollectionError(f"a collection named {name!r} already exists")
     return get_or_create(session, name=name, spec=spec, description=description.strip())
-
-
-class ReembedInProgress(CollectionError):
-    """The collection is already moving to another model."""
-
-
-def start_reembed(session: Session, collection: Collection, *, spec: EmbedderSpec) -> Job:
-    """Begin moving ``collection`` to ``spec``'s model: a background job re-embeds every
-    chunk while search keeps using the current vectors (flushed, not committed)."""
-    if collection.next_embedder is not None:
-        raise ReembedInProgress(
-            f"{collection.name!r} is already being re-embedded with {collection.next_model}"
-        )
-    if (spec.name, spec.model, spec.dim) == (collection.embedder, collection.model, collection.dim):
-        raise CollectionError(
-            f"{collection.name!r} already uses {spec.model} ({spec.dim} dimensions)"
-        )
-    collection.next_embedder, collection.next_model, collection.next_dim = (
-        spec.name,
-        spec.model,
-        spec.dim,
-    )
-    session.execute(
-        update(Chunk)
-        .where(Chunk.collection_id == collection.id)
-        .values(next_vector=None)
-        .execution_options(synchronize_session=False)
-    )
-    return jobs.enqueue(session, kind=JobKind.REEMBED, payload={"collection_id": collection.id})
-
-
-def cancel_reembed(session: Session, collection: Collection) -> None:
-    """Stay on the current model and drop any new-model vectors made so far."""
-    collection.next_embedder = collection.next_model = collection.next_dim = None
-    session.execute(
-        update(Chunk)
-        .where(Chunk.collection_id == collection.id)
-        .values(next_vector=None)
-        .execution_options(synchronize_session=False)
-    )

@@ -23,15 +23,14 @@ from sqlalchemy import event, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app import outages
+from app import lifecycle, outages
 from app.auth.models import User
 from app.collections.models import Collection
 from app.collections.service import bump_version
 from app.documents.models import Document, DocumentStatus, DocumentTag
 from app.documents.rendered import RenderCache
 from app.errors import NotFound
-from app.jobs import service as jobs
-from app.jobs.models import Job, JobKind
+from app.jobs.models import Job
 from app.settings import Settings
 from app.text.sizes import human_size
 from app.text.tags import TAG_SPLIT, normalise_tags
@@ -198,22 +197,13 @@ def add_document(
         size_bytes=staged.size,
         doc_type=staged.doc_type,
         storage_key=key,
-        status=DocumentStatus.QUEUED,
         uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
     )
     doc.tag_rows = [
         DocumentTag(tag=tag, position=i, source=UPLOAD_TAG)
         for i, tag in enumerate(parse_tags(list(tags)))
     ]
-    session.add(doc)
-    session.flush()
-    jobs.enqueue(
-        session,
-        kind=JobKind.INGEST,
-        payload={"document_id": doc.id},
-        document_id=doc.id,
-        max_attempts=max_attempts,
-    )
+    lifecycle.submit(session, doc, max_attempts=max_attempts)
     return AddResult(doc, duplicate=False)
 
 
@@ -465,15 +455,7 @@ def remove_stored_file(files_dir: Path, storage_key: str) -> None:
 
 def reingest(session: Session, document: Document, *, max_attempts: int = 5) -> Job:
     """Queue the document to be parsed and embedded again (flushed, not committed)."""
-    document.status = DocumentStatus.QUEUED
-    document.error = None
-    return jobs.enqueue(
-        session,
-        kind=JobKind.INGEST,
-        payload={"document_id": document.id},
-        document_id=document.id,
-        max_attempts=max_attempts,
-    )
+    return lifecycle.reingest(session, document, max_attempts=max_attempts)
 
 
 def original_path(files_dir: Path, document: Document) -> Path:

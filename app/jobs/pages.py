@@ -6,10 +6,10 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from app import lifecycle
 from app.auth.deps import AdminUser
 from app.deps import IdPath, SessionDep
-from app.documents.models import Document, DocumentStatus
-from app.jobs import service
+from app.documents.models import Document
 from app.jobs.models import Job, JobStatus
 from app.web import render
 
@@ -33,10 +33,6 @@ def retry_job(session: SessionDep, _admin: AdminUser, job_id: IdPath) -> Respons
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
-    service.requeue(session, job)
-    if job.document_id is not None:
-        doc = session.get(Document, job.document_id)
-        if doc is not None:
-            doc.status, doc.error = DocumentStatus.QUEUED, None
+    lifecycle.retry(session, job)
     session.commit()
     return RedirectResponse("/admin/jobs", status_code=303)

@@ -1,7 +1,8 @@
-"""Queue, claim, heartbeat and finish jobs. The caller owns the transaction.
+"""Queue, claim and heartbeat jobs. The caller owns the transaction.
 
-Also what a job does while the infrastructure (database, disk) is failing: which errors
-mean "wait, it will come back", the backoff, and the reason a person sees meanwhile.
+How a job ends (done, failed, requeued, waiting for the infrastructure) is a transition
+of the lifecycle, in app/lifecycle.py. Also here: the backoff while the infrastructure
+(database, disk) is failing, and the reasons a person sees meanwhile.
 """
 
 from __future__ import annotations
@@ -109,57 +110,15 @@ def heartbeat(
         raise LeaseLost(f"job {job_id} is no longer held by {worker_id}")
 
 
-def finish(session: Session, job: Job, *, message: str = "done") -> None:
-    job.status = JobStatus.DONE
-    job.progress = 1.0
-    job.message = message
-    job.error = None
-    job.finished_at = utcnow()
-    job.lease_expires_at = None
-
-
-def fail(session: Session, job: Job, *, reason: str) -> None:
-    job.status = JobStatus.FAILED
-    job.error = reason
-    job.message = "failed"
-    job.finished_at = utcnow()
-    job.lease_expires_at = None
-
-
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter (AWS architecture blog's recommendation)."""
     return random.uniform(0, min(cap, base * 2 ** max(0, attempt - 1)))
-
-
-def retry_later(session: Session, job: Job, *, reason: str) -> bool:
-    """Requeue after a transient error; False (and failed) when attempts are used up."""
-    if job.attempts >= job.max_attempts:
-        fail(session, job, reason=f"{reason} (gave up after {job.attempts} attempts)")
-        return False
-    job.status = JobStatus.QUEUED
-    job.error = reason
-    job.message = f"retrying after error (attempt {job.attempts} of {job.max_attempts})"
-    job.run_after = utcnow() + timedelta(seconds=backoff_seconds(job.attempts))
-    job.worker_id = None
-    job.lease_expires_at = None
-    return True
 
 
 def latest_for_document(session: Session, document_id: int) -> Job | None:
     return session.scalars(
         select(Job).where(Job.document_id == document_id).order_by(Job.id.desc()).limit(1)
     ).first()
-
-
-def requeue(session: Session, job: Job) -> None:
-    """Put a failed job back in the queue with fresh attempts."""
-    job.status = JobStatus.QUEUED
-    job.attempts = 0
-    job.error = None
-    job.progress = 0.0
-    job.message = "queued"
-    job.run_after = utcnow()
-    job.finished_at = None
 
 
 def holds(job: Job, worker_id: str) -> bool:
@@ -204,23 +163,3 @@ def waiting_reason(cause: str, at: datetime) -> str:
 
 def retrying_reason(reason: str, at: datetime) -> str:
     return RETRYING.format(reason=reason, time=f"{at:%H:%M:%S}")
-
-
-def wait_for_infrastructure(
-    session: Session, job: Job, *, cause: str, detail: str, delay_s: float
-) -> str:
-    """Requeue a job that an outage (not its input) stopped; returns the reason to show.
-
-    The claim's attempt is given back: an hour of full disk must neither fail the
-    document nor look like a worker that died mid-job (see ``Worker.run_once``).
-    """
-    at = utcnow() + timedelta(seconds=delay_s)
-    reason = waiting_reason(cause, at)
-    job.status = JobStatus.QUEUED
-    job.attempts = max(0, job.attempts - 1)
-    job.error = detail
-    job.message = reason
-    job.run_after = at
-    job.worker_id = None
-    job.lease_expires_at = None
-    return reason
