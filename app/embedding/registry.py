@@ -107,7 +107,7 @@ class EmbedderRegistry:
                     embedder.name,
                     embedder.model,
                     embedder.dim,
-                    getattr(embedder, "query_instruction", None),
+                    embedder.query_instruction,
                 )
             return embedder
 
@@ -122,9 +122,7 @@ class EmbedderRegistry:
         with self._lock:
             loaded = list(self._loaded.values())
         for embedder in loaded:
-            close = getattr(embedder, "close", None)
-            if callable(close):
-                close()
+            embedder.close()
 
     def _openai_configured(self) -> bool:
         s = self._settings

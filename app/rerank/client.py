@@ -38,11 +38,11 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
+from app.openai_compat import CompatClient, error_message
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,28 +101,6 @@ class RerankConfig:
         )
 
 
-def _error_message(content: bytes, reason: str) -> str:
-    """The server's own words: OpenAI's {"error": {"message"}}, vLLM's {"message"},
-    FastAPI's {"detail"}, {"error": "..."}, or the body."""
-    try:
-        body = json.loads(content)
-    except ValueError:
-        return content.decode("utf-8", "replace").strip()[:300] or reason
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])[:300]
-        for key in ("message", "detail", "error"):
-            value = body.get(key)
-            if value:
-                if isinstance(value, list):  # FastAPI's validation errors
-                    value = "; ".join(
-                        str(v.get("msg", v)) if isinstance(v, dict) else str(v) for v in value
-                    )
-                return str(value)[:300]
-    return str(body)[:300]
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -172,26 +150,26 @@ def parse_results(body: Any, n: int) -> list[RerankResult]:
     return out
 
 
-class Reranker:
+class Reranker(CompatClient):
     """Reorders documents by their relevance to a query, as a rerank server scores them.
 
     Thread-safe; makes no request until used. ``close()`` when done (or use ``with``).
     """
 
+    server = "rerank server"
+    env_prefix = "KB_RERANK"
+
     def __init__(self, config: RerankConfig, *, transport: httpx.BaseTransport | None = None):
-        self.config = config
-        self.model = config.model
-        self.base_url = config.base_url.rstrip("/")
-        self.candidates = config.candidates
-        headers = {"Accept": "application/json"}
-        if config.api_key:
-            headers["Authorization"] = f"Bearer {config.api_key}"
-        self._client = httpx.Client(
-            headers=headers,
-            timeout=config.timeout_s,
+        super().__init__(
+            base_url=config.base_url,
+            model=config.model,
+            api_key=config.api_key,
+            timeout_s=config.timeout_s,
             transport=transport,
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=4),
         )
+        self.config = config
+        self.candidates = config.candidates
 
     @classmethod
     def from_settings(
@@ -199,20 +177,6 @@ class Reranker:
     ) -> Reranker:
         """Raises ValueError when KB_RERANK_URL or KB_RERANK_MODEL is missing."""
         return cls(RerankConfig.from_settings(settings), transport=transport)
-
-    def __enter__(self) -> Reranker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._client.close()
 
     # -- reranking ---------------------------------------------------------------------
 
@@ -239,21 +203,13 @@ class Reranker:
 
         Raises RerankError.
         """
-        url = f"{self.base_url}/models"
-        body = self._request("GET", url, None)
-        try:
-            ids = [str(e["id"]) for e in body["data"] if isinstance(e, dict)]
-        except (KeyError, TypeError):
-            raise RerankError(
-                f"{url} did not answer a model list; is KB_RERANK_URL the server's /v1 URL?",
-                kind="malformed",
-            ) from None
-        if self.model not in ids:
-            raise RerankError(
-                f"the rerank server at {self.base_url} does not serve model {self.model!r} "
-                f"(KB_RERANK_MODEL); it serves: {', '.join(map(repr, ids)) or 'no models'}",
-                kind="config",
-            )
+        self.served_model(self._request("GET", self.models_url, None))
+
+    def not_a_model_list(self, message: str) -> Exception:
+        return RerankError(message, kind="malformed")
+
+    def model_missing(self, message: str) -> Exception:
+        return RerankError(message, kind="config")
 
     # -- HTTP --------------------------------------------------------------------------
 
@@ -301,14 +257,9 @@ class Reranker:
             raise RerankError(f"invalid KB_RERANK_URL: {exc}", kind="config") from None
         if not resp.is_success:
             status = resp.status_code
-            hint = {
-                401: " (check KB_RERANK_API_KEY)",
-                403: " (check KB_RERANK_API_KEY)",
-                404: " (check KB_RERANK_URL, which ends in /v1, and KB_RERANK_MODEL)",
-            }.get(status, "")
             raise RerankError(
                 f"the rerank server at {self.base_url} answered {status}: "
-                f"{_error_message(content, resp.reason_phrase)}{hint}",
+                f"{error_message(content, resp.reason_phrase, limit=300)}{self.hint(status)}",
                 kind="http",
                 status=status,
             )

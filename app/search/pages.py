@@ -16,10 +16,9 @@ from app.collections.service import CollectionNotFound
 from app.deps import RuntimeDep, SessionDep
 from app.runtime import Runtime
 from app.search.answers import answer_spans
+from app.search.query import DOC_TYPES, LANGUAGES, AskForm, SearchForm
 from app.search.service import (
     CHUNK_KINDS,
-    MAX_FILTER_TAGS,
-    MAX_K,
     SearchError,
     SearchFilters,
     SearchHit,
@@ -28,13 +27,11 @@ from app.search.service import (
     search,
     tags_in_collection,
 )
-from app.text.highlight import highlight_spans, query_terms, render_highlighted, snippet
+from app.text.highlight import highlight_spans, highlight_terms, render_highlighted, snippet
+from app.text.tags import tag_identity
 from app.web import render
 
 router = APIRouter(include_in_schema=False)
-
-DOC_TYPES = ("pdf", "markdown")
-LANGUAGES = ("zh", "en")
 
 
 @dataclass(frozen=True)
@@ -58,18 +55,6 @@ def source_link(hit: SearchHit) -> str:
     if hit.doc_type == "pdf" and hit.page_start:
         return f"{base}#page={hit.page_start}"
     return document_link(hit)
-
-
-def _filters(
-    doc_type: str = "", language: str = "", kind: str = "", tags: list[str] | None = None
-) -> SearchFilters:
-    """The page's filters; values it does not offer count as "any"."""
-    return SearchFilters(
-        doc_type=doc_type if doc_type in DOC_TYPES else None,
-        language=language if language in LANGUAGES else None,
-        kind=kind if kind in CHUNK_KINDS else None,
-        tags=tuple((tags or [])[:MAX_FILTER_TAGS]),
-    )
 
 
 def _run(
@@ -96,17 +81,18 @@ def _common(
     except CollectionNotFound:
         known = []
     # Tags asked for in the URL stay selected even if no document has them (any more).
-    chosen = list(filters.tags)
-    keys = {t.lower() for t in known}
-    tag_options = known + [t for t in chosen if t.lower() not in keys]
+    chosen = {tag_identity(t) for t in filters.tags}
+    keys = {tag_identity(t) for t in known}
+    tags = known + [t for t in filters.tags if tag_identity(t) not in keys]
+    # (tag, selected) pairs: the page compares tags as filters do, by tag_identity.
+    tag_options = [(t, tag_identity(t) in chosen) for t in tags]
     return {
         "collections": names,
         "doc_types": DOC_TYPES,
-        "languages": LANGUAGES,
+        "language_options": LANGUAGES,  # the filter ("languages" is the header's)
         "kinds": CHUNK_KINDS,
         "kind": filters.kind or "",
         "tag_options": tag_options,
-        "chosen_tags": {t.lower() for t in chosen},
     }
 
 
@@ -116,34 +102,28 @@ def search_page(
     rt: RuntimeDep,
     session: SessionDep,
     _user: ReaderUser,
-    q: Annotated[str, Query(max_length=2000)] = "",
-    collection: str = "",
-    doc_type: str = "",
-    language: str = "",
-    kind: str = "",
-    tag: Annotated[list[str] | None, Query()] = None,
-    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    form: Annotated[SearchForm, Query()],
 ) -> Response:
     """Search by meaning in any language; htmx swaps only the results block."""
-    filters = _filters(doc_type, language, kind, tag)
-    result, error = _run(rt, session, q, k, collection, filters)
+    filters = form.filters()
+    result, error = _run(rt, session, form.q, form.k, form.collection, filters)
     views: list[HitView] = []
     if result is not None:
-        terms = query_terms(result.query)
+        terms = highlight_terms(result.query)
         for hit in result.hits:
             text, spans = snippet(hit.text, highlight_spans(hit.text, terms), max_chars=700)
             views.append(
                 HitView(hit, render_highlighted(text, spans), document_link(hit), source_link(hit))
             )
     ctx = {
-        "q": q,
-        "collection": collection,
-        "doc_type": doc_type,
-        "language": language,
+        "q": form.q,
+        "collection": form.collection,
+        "doc_type": form.doc_type,
+        "language": form.language,
         "result": result,
         "hits": views,
         "error": error,
-        **_common(rt, session, collection, filters),
+        **_common(rt, session, form.collection, filters),
     }
     return render(request, "search.html", ctx, block="results")
 
@@ -183,15 +163,11 @@ def ask_page(
     rt: RuntimeDep,
     session: SessionDep,
     _user: ReaderUser,
-    q: Annotated[str, Query(max_length=2000)] = "",
-    collection: str = "",
-    kind: str = "",
-    tag: Annotated[list[str] | None, Query()] = None,
-    k: Annotated[int, Query(ge=1, le=20)] = 5,
+    form: Annotated[AskForm, Query()],
 ) -> Response:
     """The few passages most likely to answer a question, answering sentences marked."""
-    filters = _filters(kind=kind, tags=tag)
-    result, error = _run(rt, session, q, k, collection, filters)
+    filters = form.filters()
+    result, error = _run(rt, session, form.q, form.k, form.collection, filters)
     answers: list[AnswerView] = []
     if result is not None and result.hits:
         try:
@@ -199,11 +175,11 @@ def ask_page(
         except SearchUnavailable as exc:
             error = str(exc)
     ctx = {
-        "q": q,
-        "collection": collection,
+        "q": form.q,
+        "collection": form.collection,
         "result": result,
         "answers": answers,
         "error": error,
-        **_common(rt, session, collection, filters),
+        **_common(rt, session, form.collection, filters),
     }
     return render(request, "ask.html", ctx, block="answers")

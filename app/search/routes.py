@@ -8,13 +8,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.auth.deps import ReaderUser
-from app.deps import MAX_ID, RuntimeDep, SessionDep
+from app.deps import RuntimeDep, SessionDep
 from app.search.answers import answer_spans
-from app.search.service import (
-    MAX_K,
-    SearchFilters,
-    search,
-)
+from app.search.query import AskQuery, SearchQuery
+from app.search.service import search
 
 router = APIRouter(tags=["search"])
 
@@ -67,56 +64,12 @@ class SearchOut(BaseModel):
     timings: dict[str, float]
 
 
-def make_filters(
-    *,
-    doc_type: str | None = None,
-    language: str | None = None,
-    document_id: int | None = None,
-    tags: list[str] | None = None,
-    kind: str | None = None,
-) -> SearchFilters:
-    """Filters from query parameters; a bad value is a SearchError (422)."""
-    return SearchFilters(
-        doc_type=doc_type or None,
-        language=language or None,
-        document_id=document_id,
-        tags=tuple(tags or ()),
-        kind=kind or None,
-    )
-
-
 @router.get("/api/v1/search", response_model=SearchOut)
 def api_search(
     rt: RuntimeDep,
     session: SessionDep,
     _user: ReaderUser,
-    q: Annotated[
-        str, Query(min_length=1, max_length=2000, description="the question, any language")
-    ],
-    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-    collection: str | None = None,
-    doc_type: Annotated[str | None, Query(description="pdf or markdown")] = None,
-    language: Annotated[str | None, Query(description="document language, e.g. zh or en")] = None,
-    document_id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="only this document")
-    ] = None,
-    tag: Annotated[
-        list[str] | None,
-        Query(
-            max_length=100,
-            description="documents with any of these tags (repeat for several); case-insensitive",
-        ),
-    ] = None,
-    kind: Annotated[
-        str | None, Query(description="chunk kind: section, faq or question (exam)")
-    ] = None,
-    mode: Annotated[
-        str,
-        Query(description="hybrid (meaning and words, the default), dense or lexical"),
-    ] = "hybrid",
-    rerank: Annotated[
-        bool, Query(description="use the rerank server when one is configured")
-    ] = True,
+    params: Annotated[SearchQuery, Query()],
 ) -> SearchOut:
     """Passages that best answer ``q``, in any language, best first: by meaning (dense)
     and by words (lexical, the database's full-text index), fused, then reranked when a
@@ -125,17 +78,14 @@ def api_search(
     Filters apply inside the vector search: ``k`` results come back whenever ``k``
     passages pass them.
     """
-    filters = make_filters(
-        doc_type=doc_type, language=language, document_id=document_id, tags=tag, kind=kind
-    )
     result = search(
         rt,
-        query=q,
-        k=k,
-        collection=collection,
-        filters=filters,
-        mode=mode,
-        rerank=rerank,
+        query=params.q,
+        k=params.k,
+        collection=params.collection,
+        filters=params.filters(),
+        mode=params.mode,
+        rerank=params.rerank,
         session=session,
     )
     return SearchOut(
@@ -176,18 +126,18 @@ def api_ask(
     rt: RuntimeDep,
     session: SessionDep,
     _user: ReaderUser,
-    q: Annotated[
-        str, Query(min_length=1, max_length=2000, description="the question, any language")
-    ],
-    k: Annotated[int, Query(ge=1, le=20)] = 5,
-    collection: str | None = None,
-    tag: Annotated[list[str] | None, Query(max_length=100)] = None,
-    kind: Annotated[str | None, Query(description="section, faq or question")] = None,
+    params: Annotated[AskQuery, Query()],
 ) -> AskOut:
     """The passages most likely to answer ``q``, each with the sentence(s) that answer it
     best as character offsets into the passage's ``text`` (no LLM involved)."""
-    filters = make_filters(tags=tag, kind=kind)
-    result = search(rt, query=q, k=k, collection=collection, filters=filters, session=session)
+    result = search(
+        rt,
+        query=params.q,
+        k=params.k,
+        collection=params.collection,
+        filters=params.filters(),
+        session=session,
+    )
     spans = answer_spans(rt, result, session=session)
     answers = []
     for hit, picked in zip(result.hits, spans, strict=True):

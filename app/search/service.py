@@ -23,8 +23,9 @@ from app.rerank import rerank_order
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse, looks_literal
 from app.search.lexical import lexical_search
-from ingest.language import detect_language
-from ingest.types import embed_text_for
+from app.text.embed import embed_text_for
+from app.text.language import detect_language
+from app.text.tags import tag_identity
 
 MAX_K = 100
 
@@ -97,7 +98,7 @@ class SearchFilters:
         for tag in self.tags:
             spelled = " ".join(tag.split())
             if spelled:
-                unique.setdefault(tag_key(spelled), spelled)
+                unique.setdefault(tag_identity(spelled), spelled)
         if len(unique) > MAX_FILTER_TAGS:
             raise SearchError(f"at most {MAX_FILTER_TAGS} tags can be searched for at once")
         object.__setattr__(self, "tags", tuple(unique.values()))
@@ -106,11 +107,6 @@ class SearchFilters:
         return bool(self.tags) or any(
             v is not None for v in (self.doc_type, self.language, self.document_id, self.kind)
         )
-
-
-def tag_key(tag: str) -> str:
-    """A tag as filters compare it: whitespace collapsed, lower case."""
-    return " ".join(tag.split()).lower()
 
 
 def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
@@ -139,7 +135,7 @@ def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
         stored = func.trim(DocumentTag.tag)
         tagged = select(DocumentTag.document_id).where(
             or_(
-                func.lower(stored).in_(sorted({tag_key(t) for t in filters.tags})),
+                func.lower(stored).in_(sorted({tag_identity(t) for t in filters.tags})),
                 stored.in_(filters.tags),
             )
         )
@@ -157,8 +153,8 @@ def tags_in_collection(session: Session, collection_id: int) -> list[str]:
     )
     by_key: dict[str, str] = {}
     for tag in rows:
-        by_key.setdefault(tag_key(tag), " ".join(tag.split()))
-    return sorted(by_key.values(), key=tag_key)
+        by_key.setdefault(tag_identity(tag), " ".join(tag.split()))
+    return sorted(by_key.values(), key=tag_identity)
 
 
 @dataclass(frozen=True)
