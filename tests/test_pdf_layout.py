@@ -11,15 +11,10 @@ from pypdf import PageObject
 from ingest.chunk import chunk
 from ingest.errors import IngestError
 from ingest.parse import parse
-from ingest.parse.pdf_layout import (
-    Piece,
-    column_text,
-    is_page_number,
-    join_lines,
-    numbering,
-    running_keys,
-    strip_furniture,
-)
+from ingest.parse.pdf_columns import Piece, column_text
+from ingest.parse.pdf_furniture import is_page_number, running_keys, strip_furniture
+from ingest.parse.pdf_headings import numbering
+from ingest.parse.pdf_lines import join_lines
 from ingest.types import BlockKind, ParsedDocument
 from tests import pdfgen
 

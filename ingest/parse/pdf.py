@@ -14,14 +14,9 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedErr
 
 from ingest.errors import IngestError
 from ingest.parse.outline import OutlineEntry, place_headings
-from ingest.parse.pdf_layout import (
-    Line,
-    find_headings,
-    furniture,
-    join_lines,
-    running_keys,
-    strip_repeats,
-)
+from ingest.parse.pdf_furniture import furniture, running_keys, strip_repeats
+from ingest.parse.pdf_headings import find_headings
+from ingest.parse.pdf_lines import Line, join_lines
 from ingest.parse.pdf_text import PdfiumReader, score_text
 from ingest.types import Block, BlockKind, ParsedDocument
 

@@ -22,14 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ingest.parse.pdf_layout import (
-    Line,
-    Piece,
-    column_text,
-    find_gutter,
-    read_lines,
-    read_pieces,
-)
+from ingest.parse.pdf_columns import Piece, column_text, find_gutter, read_pieces
+from ingest.parse.pdf_lines import Line, drop_hyphen_marks, read_lines
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +223,8 @@ class PdfiumReader:
         text = self._read(index, "text", lambda textpage: str(textpage.get_text_bounded()))
         if text is None:
             return None
-        # PDFium marks a word hyphenated at a line end with U+FFFE or U+0002 where the
-        # hyphen was (and keeps the word's halves together).
-        return text.replace("\ufffe", "").replace("\x02", "")
+        # PDFium's own line breaks are CR LF: only the hyphen marks go.
+        return drop_hyphen_marks(text)
 
     def page_lines(self, index: int) -> list[Line] | None:
         """The laid-out lines of the page with 0-based ``index`` (see ``read_lines``), or
