@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,8 +25,14 @@ user_cli = typer.Typer(help="Manage users and their API tokens.", no_args_is_hel
 cli.add_typer(user_cli, name="user")
 
 
-def _runtime() -> Runtime:
-    return Runtime.create(get_settings())
+@contextmanager
+def open_runtime() -> Iterator[Runtime]:
+    """The runtime of one command, closed when the command's work ends (errors included)."""
+    rt = Runtime.create(get_settings())
+    try:
+        yield rt
+    finally:
+        rt.close()
 
 
 def _quiet() -> None:
@@ -78,25 +86,23 @@ def worker_cmd() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    rt = _runtime()
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    stop = start_in_background(rt)
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop()
-        rt.close()
+    with open_runtime() as rt:
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        stop = start_in_background(rt)
+        try:
+            done.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop()
 
 
 @cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema (the server also does this on start)."""
-    rt = _runtime()
-    rt.ensure_default_collection()
-    rt.close()
+    with open_runtime() as rt:
+        rt.ensure_default_collection()
     typer.echo(f"database ready: {rt.settings.sqlalchemy_url}")
 
 
@@ -110,14 +116,14 @@ def ingest(
     ] = None,
 ) -> None:
     """Add documents and (by default) ingest them here, showing progress."""
-    from ingest.batch import run_ingest_command
+    from app.cli_ingest import run_ingest_command
+    from ingest.worker import Worker
 
     _quiet()
-    rt = _runtime()
-    try:
-        code = run_ingest_command(rt, paths, collection=collection, wait=wait, tags=tag or ())
-    finally:
-        rt.close()
+    with open_runtime() as rt:
+        code = run_ingest_command(
+            rt, paths, collection=collection, wait=wait, make_worker=Worker, tags=tag or ()
+        )
     raise typer.Exit(code)
 
 
@@ -138,8 +144,7 @@ def search(
     _quiet()
     if (query is None) == (batch is None):
         raise typer.BadParameter("give either a QUERY or --batch FILE")
-    rt = _runtime()
-    try:
+    with open_runtime() as rt:
         if batch is not None:
             with open(batch, encoding="utf-8") as f:
                 for line in f:
@@ -169,8 +174,6 @@ def search(
                 typer.echo("    " + " > ".join(h.heading_path))
             snippet = " ".join(h.text.split())
             typer.echo("    " + (snippet[:300] + ("…" if len(snippet) > 300 else "")))
-    finally:
-        rt.close()
 
 
 def _hit_json(h: object) -> dict[str, object]:
@@ -195,17 +198,13 @@ def reindex(
     """Rebuild the FAISS index from the vectors in SQL (no re-embedding) and snapshot it."""
     from app.collections import service as collections
 
-    rt = _runtime()
-    try:
-        with rt.sessions() as s:
-            cols = [rt.collection(s, collection)] if collection else collections.list_all(s)
-            for col in cols:
-                t0 = time.perf_counter()
-                idx = rt.indexes.rebuild(s, col)
-                typer.echo(f"{col.name}: {idx.count()} vectors in {time.perf_counter() - t0:.2f}s")
-            s.commit()
-    finally:
-        rt.close()
+    with open_runtime() as rt, rt.sessions() as s:
+        cols = [rt.collection(s, collection)] if collection else collections.list_all(s)
+        for col in cols:
+            t0 = time.perf_counter()
+            idx = rt.indexes.rebuild(s, col)
+            typer.echo(f"{col.name}: {idx.count()} vectors in {time.perf_counter() - t0:.2f}s")
+        s.commit()
 
 
 @docs_cli.command("list")
@@ -213,24 +212,17 @@ def documents_list(
     collection: Annotated[str | None, typer.Option(help="collection name")] = None,
 ) -> None:
     """List documents with their status."""
-    rt = _runtime()
-    try:
-        with rt.sessions() as s:
-            col_id = rt.collection(s, collection).id if collection else None
-            for d in documents.list_documents(s, collection_id=col_id, limit=100000):
-                extra = f"  {d.error}" if d.error else ""
-                typer.echo(
-                    f"{d.id:6d}  {d.status:9s} {d.chunk_count:5d} chunks  {d.filename}{extra}"
-                )
-    finally:
-        rt.close()
+    with open_runtime() as rt, rt.sessions() as s:
+        col_id = rt.collection(s, collection).id if collection else None
+        for d in documents.list_documents(s, collection_id=col_id, limit=100000):
+            extra = f"  {d.error}" if d.error else ""
+            typer.echo(f"{d.id:6d}  {d.status:9s} {d.chunk_count:5d} chunks  {d.filename}{extra}")
 
 
 @docs_cli.command("delete")
 def documents_delete(ids: Annotated[list[int], typer.Argument(help="document ids")]) -> None:
     """Delete documents from SQL, the index and the disk."""
-    rt = _runtime()
-    try:
+    with open_runtime() as rt:
         for doc_id in ids:
             try:
                 with transaction(rt.sessions) as s:
@@ -240,8 +232,6 @@ def documents_delete(ids: Annotated[list[int], typer.Argument(help="document ids
                 continue
             documents.remove_files(rt.settings, removed)
             typer.echo(f"deleted {doc_id}")
-    finally:
-        rt.close()
 
 
 @user_cli.command("create")
@@ -264,14 +254,12 @@ def user_create(
             password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
         else:
             password = generated = secrets.token_urlsafe(12)
-    rt = _runtime()
-    try:
-        with transaction(rt.sessions) as s:
-            auth.create_user(s, username=username, password=password, role=Role(role))
-    except (auth.UserError, ValueError) as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    finally:
-        rt.close()
+    with open_runtime() as rt:
+        try:
+            with transaction(rt.sessions) as s:
+                auth.create_user(s, username=username, password=password, role=Role(role))
+        except (auth.UserError, ValueError) as exc:
+            raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"created {username} ({role})" + (f", password: {generated}" if generated else ""))
 
 
@@ -280,13 +268,9 @@ def user_list() -> None:
     """Users with their roles."""
     from app.auth import service as auth
 
-    rt = _runtime()
-    try:
-        with rt.sessions() as s:
-            for u in auth.list_users(s):
-                typer.echo(f"{u.username:20s} {u.role:7s} {'disabled' if u.disabled else ''}")
-    finally:
-        rt.close()
+    with open_runtime() as rt, rt.sessions() as s:
+        for u in auth.list_users(s):
+            typer.echo(f"{u.username:20s} {u.role:7s} {'disabled' if u.disabled else ''}")
 
 
 @user_cli.command("token")
@@ -296,15 +280,11 @@ def user_token(
     """Create an API token for a user and print it (it is shown only this once)."""
     from app.auth import service as auth
 
-    rt = _runtime()
-    try:
-        with transaction(rt.sessions) as s:
-            user = auth.by_username(s, username)
-            if user is None:
-                raise typer.BadParameter(f"no user named {username!r}")
-            _token, plain = auth.create_token(s, user, name)
-    finally:
-        rt.close()
+    with open_runtime() as rt, transaction(rt.sessions) as s:
+        user = auth.by_username(s, username)
+        if user is None:
+            raise typer.BadParameter(f"no user named {username!r}")
+        _token, plain = auth.create_token(s, user, name)
     typer.echo(plain)
 
 
@@ -314,15 +294,11 @@ def user_passwd(username: str) -> None:
     from app.auth import service as auth
 
     password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
-    rt = _runtime()
-    try:
-        with transaction(rt.sessions) as s:
-            user = auth.by_username(s, username)
-            if user is None:
-                raise typer.BadParameter(f"no user named {username!r}")
-            auth.set_password(s, user, password)
-    finally:
-        rt.close()
+    with open_runtime() as rt, transaction(rt.sessions) as s:
+        user = auth.by_username(s, username)
+        if user is None:
+            raise typer.BadParameter(f"no user named {username!r}")
+        auth.set_password(s, user, password)
     typer.echo(f"password of {username} changed")
 
 

@@ -24,6 +24,20 @@ LANGUAGE_NAMES: dict[str, str] = {"en": "English", "zh": "中文"}
 # The <html lang="..."> value: the catalog is Simplified Chinese.
 HTML_LANG: dict[str, str] = {"en": "en", "zh": "zh-Hans"}
 
+# The label of a stored value on the pages, per kind of value: the message id that
+# ``_()`` translates. A value missing from its table is shown as it is, untranslated.
+LABELS: dict[str, dict[str, str]] = {
+    "doc_type": {"pdf": "PDF", "markdown": "Markdown"},
+    "language": {"zh": "Chinese", "en": "English"},
+    "kind": {"section": "Section", "faq": "FAQ", "question": "Exam question"},
+    # Documents' and jobs' statuses, users' roles and upload results are their own ids.
+    "status": {
+        s: s for s in ("queued", "parsing", "embedding", "ready", "failed", "running", "done")
+    },
+    "role": {r: r for r in ("reader", "editor", "admin")},
+    "upload_result": {r: r for r in ("accepted", "duplicate", "rejected")},
+}
+
 _PRIMARY: dict[str, Lang] = {"en": "en", "zh": "zh"}  # primary subtag -> language
 _Q_VALUE = re.compile(r"q=([01](?:\.\d{0,3})?)", re.IGNORECASE)
 
@@ -91,6 +105,13 @@ def _translator(lang: Lang) -> Translate:
             return msgid.format(**kwargs)
 
     return translate
+
+
+def label(translate: Translate, group: str, value: object) -> str:
+    """The label of ``value`` (a language code, a chunk kind, a status...) from the
+    ``LABELS[group]`` table, translated; a value the table lacks, as it is."""
+    msgid = LABELS[group].get(str(value))
+    return str(value) if msgid is None else translate(msgid)
 
 
 def reason_translator(lang: str) -> Callable[[str | None], str]:

@@ -12,10 +12,19 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.auth.deps import CSRF_FIELD, CSRF_HEADER, csrf_token
-from app.i18n import SUPPORTED, negotiate, reason_translator, translator
+from app.i18n import (
+    LANGUAGE_NAMES,
+    SUPPORTED,
+    label,
+    negotiate,
+    reason_translator,
+    translator,
+)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 LANG_COOKIE = "kb_lang"
@@ -23,9 +32,20 @@ LANG_COOKIE = "kb_lang"
 
 def make_templates() -> Jinja2Blocks:
     templates = Jinja2Blocks(directory=str(WEB_DIR / "templates"))
-    templates.env.globals.update(languages=SUPPORTED, csrf_field=CSRF_FIELD)
+    # ``languages`` is the header's language switcher: pages must not pass their own.
+    templates.env.globals.update(
+        languages=SUPPORTED, language_names=LANGUAGE_NAMES, csrf_field=CSRF_FIELD
+    )
     templates.env.filters["filesize"] = filesize
+    templates.env.filters["label"] = label_filter
     return templates
+
+
+@pass_context
+def label_filter(context: Context, value: object, group: str) -> str:
+    """``{{ value|label('kind') }}``: a stored value's label in the page's language
+    (the tables are ``app.i18n.LABELS``)."""
+    return label(context["_"], group, value)
 
 
 def filesize(n: int | None) -> str:

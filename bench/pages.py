@@ -2,7 +2,7 @@
 
     python bench/pages.py --data-dir DIR [--repeat 3]
 
-DIR is a data folder filled by bench/ingest.py. Requests go through the whole ASGI app
+DIR is a data folder filled by bench/ingest_corpus.py. Requests go through the whole ASGI app
 in-process (session, auth, search, highlighting, template rendering) with no network, so
 the figures are the server's own time per page.
 """

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from common import DEFAULT_CORPUS
 
-from ingest.batch import iter_files
+from app.cli_ingest import iter_files
 from ingest.chunk import chunk
 from ingest.errors import IngestError
 from ingest.types import ParsedDocument

