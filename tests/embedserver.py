@@ -25,7 +25,7 @@ import pytest
 
 from app.embedding.base import Embedder, l2_normalise
 from app.embedding.registry import EmbedderRegistry
-from app.embedding.tokens import count_tokens
+from app.text.tokens import count_tokens
 from tests.loopback import JSONHandler, LoopbackServer
 
 QWEN_MODEL = "Qwen/Qwen3-Embedding-4B"

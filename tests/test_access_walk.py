@@ -23,8 +23,8 @@ from app.documents.models import Document
 from app.jobs.models import Job
 from app.main import create_app
 from app.runtime import Runtime
-from tests.test_hostile_routes import walk
-from tests.test_pipeline import upload
+from tests.factories import store_upload
+from tests.routes import api_routes
 
 SECRET = "zebra-quartz-unguessable-7431"
 DOC = f"# Payroll\n\n## Bonus\n\nThe bonus code is {SECRET}.\n".encode()
@@ -89,7 +89,7 @@ class World:
 
 @pytest.fixture
 def world(rt: Runtime) -> Iterator[World]:
-    doc_id = upload(rt, "payroll.md", DOC)
+    doc_id = store_upload(rt, "payroll.md", DOC)
     tokens: dict[Role, str] = {}
     with transaction(rt.sessions) as s:
         for role in Role:
@@ -112,7 +112,7 @@ def world(rt: Runtime) -> Iterator[World]:
 
 
 def routes(app: FastAPI) -> set[tuple[str, str]]:
-    return {(m, r.path) for r in walk(app.routes) for m in r.methods - {"HEAD"}}
+    return {(m, r.path) for r in api_routes(app.routes) for m in r.methods - {"HEAD"}}
 
 
 def request(

@@ -7,25 +7,18 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app.auth import service as auth
 from app.auth.models import Role
-from app.db import transaction
 from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
 from ingest.worker import Worker
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD
+from tests.factories import token_for
+from tests.samples import GUIDE_MD, LEAVE_MD
 
 
 @pytest.fixture
 def backend() -> str:
     return "sqlite"  # the data layer runs on both backends in test_pipeline/test_jobs
-
-
-def token_for(rt: Runtime, username: str, role: Role) -> str:
-    with transaction(rt.sessions) as s:
-        user = auth.create_user(s, username=username, password="correct-horse-1", role=role)
-        return auth.create_token(s, user, "tests")[1]
 
 
 @pytest.fixture
@@ -36,13 +29,13 @@ def client(rt: Runtime) -> Iterator[TestClient]:
         yield c
 
 
-def _upload(client: TestClient, *files: tuple[str, bytes]) -> dict:
+def post_api_upload(client: TestClient, *files: tuple[str, bytes]) -> dict:
     r = client.post("/api/v1/documents", files=[("files", (n, d)) for n, d in files])
     return {"status": r.status_code, "json": r.json()}
 
 
 def test_upload_ingest_get_search_delete(client: TestClient, rt: Runtime) -> None:
-    r = _upload(client, ("guide.md", GUIDE_MD.encode()), ("leave.md", LEAVE_MD.encode()))
+    r = post_api_upload(client, ("guide.md", GUIDE_MD.encode()), ("leave.md", LEAVE_MD.encode()))
     assert r["status"] == 201
     items = r["json"]["items"]
     assert [i["result"] for i in items] == ["accepted", "accepted"]
@@ -73,8 +66,8 @@ def test_upload_ingest_get_search_delete(client: TestClient, rt: Runtime) -> Non
 
 
 def test_duplicate_upload_is_reported(client: TestClient) -> None:
-    first = _upload(client, ("guide.md", GUIDE_MD.encode()))
-    again = _upload(client, ("guide-copy.md", GUIDE_MD.encode()))
+    first = post_api_upload(client, ("guide.md", GUIDE_MD.encode()))
+    again = post_api_upload(client, ("guide-copy.md", GUIDE_MD.encode()))
     assert again["status"] == 200
     item = again["json"]["items"][0]
     assert item["result"] == "duplicate"
@@ -108,7 +101,7 @@ def test_oversized_upload_is_413(rt: Runtime) -> None:
 
 
 def test_path_in_filename_is_not_followed(client: TestClient, rt: Runtime) -> None:
-    r = _upload(client, ("../../etc/evil.md", b"# Title\n\nBody text here.\n"))
+    r = post_api_upload(client, ("../../etc/evil.md", b"# Title\n\nBody text here.\n"))
     item = r["json"]["items"][0]
     assert item["filename"] == "evil.md"
     stored = [p.name for p in rt.settings.files_dir.iterdir()]

@@ -14,7 +14,7 @@ from app.auth.passwords import hash_password, verify_password
 from app.db import transaction
 from app.main import create_app
 from app.runtime import Runtime
-from tests.test_api import token_for
+from tests.factories import token_for
 from tests.webclient import PASSWORD, csrf, dom, login, make_user
 
 

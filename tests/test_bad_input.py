@@ -20,7 +20,8 @@ from ingest.sandbox import parse_isolated
 from ingest.types import ParsedDocument
 from ingest.worker import Worker
 from tests import hostile, pdfgen
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD, doc, upload
+from tests.factories import get_document, store_upload
+from tests.samples import GUIDE_MD, LEAVE_MD
 
 BadFile = Callable[[Path], tuple[str, bytes]]
 
@@ -61,19 +62,19 @@ CASES: dict[str, tuple[BadFile, str]] = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_file_fails_alone_with_a_clear_reason(rt: Runtime, tmp_path: Path, case: str) -> None:
     make, expected = CASES[case]
-    before = upload(rt, "guide.md", GUIDE_MD.encode())
+    before = store_upload(rt, "guide.md", GUIDE_MD.encode())
     name, data = make(tmp_path)
-    bad = upload(rt, name, data)
-    after = upload(rt, "leave.md", LEAVE_MD.encode())
+    bad = store_upload(rt, name, data)
+    after = store_upload(rt, "leave.md", LEAVE_MD.encode())
 
     outcomes = Worker(rt).run_until_idle()
 
     assert [o.status for o in outcomes] == ["ready", "failed", "ready"]
-    failed = doc(rt, bad)
+    failed = get_document(rt, bad)
     assert failed.status == DocumentStatus.FAILED
     assert expected.lower() in (failed.error or "").lower()
     assert "Traceback" not in (failed.error or "")
-    assert doc(rt, before).status == doc(rt, after).status == DocumentStatus.READY
+    assert get_document(rt, before).status == get_document(rt, after).status == DocumentStatus.READY
     with rt.sessions() as s:
         assert s.scalar(select(func.count(Chunk.id)).where(Chunk.document_id == bad)) == 0
     assert search(rt, query="sick leave certificate", k=1).hits[0].file == "leave.md"
@@ -81,30 +82,30 @@ def test_bad_file_fails_alone_with_a_clear_reason(rt: Runtime, tmp_path: Path, c
 
 def test_owner_password_only_pdf_is_ingested(rt: Runtime, tmp_path: Path) -> None:
     pdf = pdfgen.encrypted_pdf(tmp_path, user_password="")
-    doc_id = upload(rt, "owner-only.pdf", pdf.read_bytes())
+    doc_id = store_upload(rt, "owner-only.pdf", pdf.read_bytes())
     (outcome,) = Worker(rt).run_until_idle()
     assert outcome.status == "ready", outcome.error
-    assert doc(rt, doc_id).page_count == 4
+    assert get_document(rt, doc_id).page_count == 4
 
 
 def test_markdown_in_gb18030_and_with_bom_is_decoded(rt: Runtime) -> None:
-    gb = upload(rt, "leave-gb.md", LEAVE_MD.encode("gb18030"))
-    bom = upload(rt, "guide-bom.md", b"\xef\xbb\xbf" + GUIDE_MD.encode())
-    utf16 = upload(rt, "leave-16.md", ("\ufeff" + LEAVE_MD + "\n").encode("utf-16-le"))
+    gb = store_upload(rt, "leave-gb.md", LEAVE_MD.encode("gb18030"))
+    bom = store_upload(rt, "guide-bom.md", b"\xef\xbb\xbf" + GUIDE_MD.encode())
+    utf16 = store_upload(rt, "leave-16.md", ("\ufeff" + LEAVE_MD + "\n").encode("utf-16-le"))
     assert [o.status for o in Worker(rt).run_until_idle()] == ["ready"] * 3
-    assert doc(rt, gb).title == "员工休假制度"
-    assert doc(rt, bom).title == "Orbit Notes Guide"  # the BOM is not part of the heading
-    assert doc(rt, utf16).title == "员工休假制度"
+    assert get_document(rt, gb).title == "员工休假制度"
+    assert get_document(rt, bom).title == "Orbit Notes Guide"  # the BOM is not part of the heading
+    assert get_document(rt, utf16).title == "员工休假制度"
     hits = search(rt, query="病假需要医院证明吗", k=2).hits
     assert hits[0].file in {"leave-gb.md", "leave-16.md"} and "医院出具的证明" in hits[0].text
 
 
 def test_chinese_pdf_is_found_from_english_at_its_page(rt: Runtime, tmp_path: Path) -> None:
     pdf = pdfgen.chinese_outline_pdf(tmp_path)
-    doc_id = upload(rt, "leave-faq.pdf", pdf.read_bytes())
-    upload(rt, "guide.md", GUIDE_MD.encode())
+    doc_id = store_upload(rt, "leave-faq.pdf", pdf.read_bytes())
+    store_upload(rt, "guide.md", GUIDE_MD.encode())
     Worker(rt).run_until_idle()
-    d = doc(rt, doc_id)
+    d = get_document(rt, doc_id)
     assert d.status == DocumentStatus.READY and d.page_count == 2 and d.language == "zh"
     hit = search(rt, query="How is salary paid during sick leave?", k=1).hits[0]
     assert hit.file == "leave-faq.pdf"
@@ -115,7 +116,7 @@ def test_chinese_pdf_is_found_from_english_at_its_page(rt: Runtime, tmp_path: Pa
 
 def test_english_pdf_chunks_follow_the_outline(rt: Runtime, tmp_path: Path) -> None:
     pdf = pdfgen.english_outline_pdf(tmp_path)
-    doc_id = upload(rt, "lumen.pdf", pdf.read_bytes())
+    doc_id = store_upload(rt, "lumen.pdf", pdf.read_bytes())
     Worker(rt).run_until_idle()
     with rt.sessions() as s:
         chunks = list(

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.chunk import chunk, count_tokens
+from app.text.tokens import count_tokens
+from ingest.chunk import chunk
 from ingest.parse import parse, parse_markdown
 from ingest.types import Block, BlockKind, Chunk, ChunkKind, ParsedDocument
 

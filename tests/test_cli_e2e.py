@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.documents.models import Document
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD
+from tests.samples import GUIDE_MD, LEAVE_MD
 
 pytestmark = pytest.mark.slow
 KB = [sys.executable, "-m", "app.cli"]

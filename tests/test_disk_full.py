@@ -23,8 +23,8 @@ from app.documents.models import Document
 from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.test_api import token_for
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD
+from tests.factories import token_for
+from tests.samples import GUIDE_MD, LEAVE_MD
 from tests.tmpfs import fill, needs_root, remount, tmpfs
 from tests.webclient import csrf, dom, login, make_user
 

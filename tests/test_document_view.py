@@ -11,34 +11,27 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from markupsafe import Markup
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 import app.documents.rendered as rendered
 from app.auth.models import Role
-from app.collections.models import Collection
-from app.collections.service import bump_version
 from app.db import transaction
 from app.documents import service as documents
-from app.documents.models import Chunk, Document, DocumentStatus
+from app.documents.models import Chunk, Document
 from app.main import create_app
 from app.runtime import Runtime
-from app.search.lexical import index_text
 from app.text.decode import NotText, decode_text
 from app.text.parts import PART_BYTES, locate, split_parts
 from app.text.render import Heading, link_references, render_markdown
-from app.vectors.index import vector_to_bytes
-from ingest.chunk import chunk as chunk_document
 from ingest.errors import IngestError
 from ingest.parse import decode_text as ingest_decode_text
-from ingest.parse import parse_markdown_bytes
-from ingest.pipeline import content_hash
 from ingest.worker import Worker
-from tests.test_pipeline import upload
+from tests.factories import store_parsed, store_upload
+from tests.samples import big_list
 from tests.webclient import dom, login, make_user
 
 # One part's rendered text, and a whole page (metadata, text, chunks, navigation).
@@ -73,68 +66,10 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def store(
-    rt: Runtime, name: str, data: bytes, *, max_tokens: int | None = None, embed: str = "\0"
-) -> int:
-    """Upload a file and store its chunks as the worker would, with the real parser and
-    chunker, but without embedding thousands of chunks on the CPU: only the chunks that
-    contain ``embed`` get their real vector, the others zero. Again: a re-ingest."""
-    doc_id = next(iter(_docs(rt, name)), None) or upload(rt, name, data)
-    parsed = parse_markdown_bytes(data)
-    chunks = chunk_document(parsed, max_tokens=max_tokens or rt.settings.chunk_max_tokens)
-    with transaction(rt.sessions) as s:
-        doc = s.get_one(Document, doc_id)
-        dim = s.get_one(Collection, doc.collection_id).dim
-        zero = vector_to_bytes(np.zeros(dim, dtype=np.float32))
-        embedder = rt.embedders.get(s.get_one(Collection, doc.collection_id).embedder)
-        vectors = {
-            c.ordinal: vector_to_bytes(embedder.embed_documents([c.embed_text])[0])
-            for c in chunks
-            if embed in c.text
-        }
-        s.execute(delete(Chunk).where(Chunk.document_id == doc_id))
-        s.add_all(
-            Chunk(
-                document_id=doc.id,
-                collection_id=doc.collection_id,
-                ordinal=c.ordinal,
-                heading_path=list(c.heading_path),
-                text=c.text,
-                token_count=c.token_count,
-                kind=c.kind.value,
-                question=c.question,
-                content_hash=content_hash(c.embed_text),
-                vector=vectors.get(c.ordinal, zero),
-                search_terms=index_text(c.heading_path, c.text),
-            )
-            for c in chunks
-        )
-        doc.status = DocumentStatus.READY
-        doc.chunk_count = len(chunks)
-        doc.title = parsed.title
-        bump_version(s, doc.collection_id)
-    return doc_id
-
-
-def _docs(rt: Runtime, name: str) -> list[int]:
-    with rt.sessions() as s:
-        return list(s.scalars(select(Document.id).where(Document.filename == name)))
-
-
 def chunk_ids(rt: Runtime, doc_id: int) -> list[int]:
     with rt.sessions() as s:
         query = select(Chunk.id).where(Chunk.document_id == doc_id).order_by(Chunk.ordinal)
         return list(s.scalars(query))
-
-
-def big_list(lines: int, unique: dict[int, str]) -> bytes:
-    """A Markdown list of ``lines`` items (item ``i`` says ``unique[i]`` if given)."""
-    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"]
-    out = ["# Inventory", ""]
-    for i in range(lines):
-        tail = unique.get(i) or f"{words[i % 9]} {words[(i * 7) % 9]} {i * 7919 % 100_003}"
-        out.append(f"- item {i}: {tail}")
-    return ("\n".join(out) + "\n").encode()
 
 
 def many_headings(sections: int) -> bytes:
@@ -268,7 +203,7 @@ def test_page_and_ingest_share_one_decoder() -> None:
 
 def test_utf16_without_bom_is_shown_as_text(rt: Runtime, admin: TestClient) -> None:
     text = "# 员工休假制度\n\n## 病假\n\n病假超过三天需要提供医院出具的证明。Sick leave needs a note.\n"
-    doc_id = upload(rt, "leave-utf16.md", text.encode("utf-16-le"))
+    doc_id = store_upload(rt, "leave-utf16.md", text.encode("utf-16-le"))
     Worker(rt).run_until_idle()
     page = dom(admin.get(f"/documents/{doc_id}").text)
     assert page.select_one(".badge.status-ready") is not None
@@ -280,7 +215,7 @@ def test_utf16_without_bom_is_shown_as_text(rt: Runtime, admin: TestClient) -> N
 
 
 def test_deleting_a_document_removes_its_rendered_parts(rt: Runtime, admin: TestClient) -> None:
-    doc_id = upload(rt, "short.md", b"# Title\n\nSome text to render.\n")
+    doc_id = store_upload(rt, "short.md", b"# Title\n\nSome text to render.\n")
     Worker(rt).run_until_idle()
     assert admin.get(f"/documents/{doc_id}").status_code == 200
     folder = cache_dir(rt, doc_id)
@@ -292,7 +227,7 @@ def test_deleting_a_document_removes_its_rendered_parts(rt: Runtime, admin: Test
 
 
 def test_a_binary_file_named_md_shows_no_text(rt: Runtime, admin: TestClient) -> None:
-    doc_id = upload(rt, "blob.md", bytes(range(256)) * 64)
+    doc_id = store_upload(rt, "blob.md", bytes(range(256)) * 64)
     r = admin.get(f"/documents/{doc_id}")
     assert r.status_code == 200
     assert dom(r.text).select_one("article.markdown") is None
@@ -308,7 +243,7 @@ def test_a_huge_list_is_shown_in_bounded_cached_parts(
     lines = 170_000
     data = big_list(lines, {123_456: "the quartermaster's xylophone ledger"})
     assert len(data) > 5_000_000
-    doc_id = store(rt, "inventory.md", data, embed="xylophone")
+    doc_id = store_parsed(rt, "inventory.md", data, embed="xylophone")
     cuts: list[int] = []
     real_split = rendered.split_parts
 
@@ -375,7 +310,7 @@ def test_a_huge_list_is_shown_in_bounded_cached_parts(
 def test_many_headings_paginate_with_working_section_links(
     rt: Runtime, admin: TestClient, renders: list[int]
 ) -> None:
-    doc_id = store(rt, "handbook.md", many_headings(30_000))
+    doc_id = store_parsed(rt, "handbook.md", many_headings(30_000))
     with rt.sessions() as s:
         query = select(Chunk).where(Chunk.document_id == doc_id).order_by(Chunk.ordinal)
         deep = next(c for c in s.scalars(query) if c.heading_path[-1:] == ["Rule 25000"])
@@ -406,7 +341,7 @@ def test_a_reingest_maps_its_new_chunks_and_a_view_without_text_pages_by_chunks(
     rt: Runtime, admin: TestClient
 ) -> None:
     data = big_list(40_000, {})
-    doc_id = store(rt, "inventory.md", data)
+    doc_id = store_parsed(rt, "inventory.md", data)
     assert admin.get(f"/documents/{doc_id}").status_code == 200
     folder = cache_dir(rt, doc_id)
 
@@ -416,7 +351,7 @@ def test_a_reingest_maps_its_new_chunks_and_a_view_without_text_pages_by_chunks(
     before = maps()
     assert len(before) == 1
     # A re-ingest (new, smaller chunks) gets its own map; the old one is dropped.
-    assert store(rt, "inventory.md", data, max_tokens=100) == doc_id
+    assert store_parsed(rt, "inventory.md", data, max_tokens=100) == doc_id
     shown = [int(li["id"][6:]) for _, p in walk(admin, doc_id) for li in p.select("li.chunk")]
     assert shown == chunk_ids(rt, doc_id)
     assert len(maps()) == 1 and maps() != before

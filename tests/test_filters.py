@@ -19,8 +19,8 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.search.service import SearchError, SearchFilters, allowed_chunks, search
 from ingest.worker import Worker
-from tests.test_api import token_for
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD, upload
+from tests.factories import store_upload, token_for
+from tests.samples import GUIDE_MD, LEAVE_MD
 from tests.webclient import csrf, dom, login, make_user
 
 # Front-matter tags, in mixed case.
@@ -110,10 +110,10 @@ D. 发送邮件
 def docs(rt: Runtime) -> dict[str, int]:
     """Five documents ingested; the leave policy uploaded with tags "HR" and "休假"."""
     ids = {
-        "guide": upload(rt, "guide.md", GUIDE_TAGGED.encode()),
-        "backup": upload(rt, "backup.md", BACKUP_MD.encode()),
-        "faq": upload(rt, "faq.md", FAQ_MD.encode()),
-        "exam": upload(rt, "exam.md", EXAM_MD.encode()),
+        "guide": store_upload(rt, "guide.md", GUIDE_TAGGED.encode()),
+        "backup": store_upload(rt, "backup.md", BACKUP_MD.encode()),
+        "faq": store_upload(rt, "faq.md", FAQ_MD.encode()),
+        "exam": store_upload(rt, "exam.md", EXAM_MD.encode()),
     }
     staged = documents.stage_upload(
         io.BytesIO(LEAVE_MD.encode()),

@@ -21,7 +21,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
 from tests import pdfgen
-from tests.test_api import token_for
+from tests.factories import token_for
 from tests.webclient import PASSWORD, csrf, dom, login, make_user
 
 EVIL = "http://evil.example"

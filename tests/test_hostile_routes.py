@@ -18,13 +18,16 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from app.auth import service as auth
 from app.auth.models import Role
 from app.db import transaction
 from app.main import create_app
 from app.runtime import Runtime
-from tests.test_pipeline import GUIDE_MD, upload
+from tests.factories import store_upload
+from tests.routes import api_routes
+from tests.samples import GUIDE_MD
 
 HOSTILE = [
     "0",
@@ -48,14 +51,6 @@ HOSTILE = [
 PASSWORD = "hostile-Pa55word"
 
 
-def walk(routes: list[Any]) -> Iterator[APIRoute]:
-    for route in routes:
-        if hasattr(route, "original_router"):  # FastAPI's included router
-            yield from walk(route.original_router.routes)
-        elif isinstance(route, APIRoute):
-            yield route
-
-
 def params_of(route: APIRoute) -> tuple[set[str], set[str], set[str]]:
     """Names of the route's query, form/body and path parameters, dependencies included."""
     query: set[str] = set()
@@ -64,7 +59,12 @@ def params_of(route: APIRoute) -> tuple[set[str], set[str], set[str]]:
     stack = [route.dependant]
     while stack:
         dep = stack.pop()
-        query |= {p.alias for p in dep.query_params}
+        for p in dep.query_params:  # a query model (``Annotated[Model, Query()]``): its fields
+            model = p.field_info.annotation
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                query |= {f.alias or name for name, f in model.model_fields.items()}
+            else:
+                query.add(p.alias)
         body |= {p.alias for p in dep.body_params}
         path |= {p.alias for p in dep.path_params}
         stack.extend(dep.dependencies)
@@ -90,7 +90,7 @@ def requests_for(route: APIRoute) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 @pytest.fixture
 def app(rt: Runtime) -> FastAPI:
-    upload(rt, "guide.md", GUIDE_MD.encode())
+    store_upload(rt, "guide.md", GUIDE_MD.encode())
     return create_app(runtime=rt)
 
 
@@ -106,7 +106,7 @@ def test_every_route_answers_hostile_values_below_500(rt: Runtime, app: FastAPI)
     seen = 0
     with TestClient(app, raise_server_exceptions=False) as client:
         client.headers["Authorization"] = f"Bearer {token}"
-        for route in walk(app.routes):
+        for route in api_routes(app.routes):
             for method, url, kwargs in requests_for(route):
                 seen += 1
                 r = client.request(method, url, **kwargs)

@@ -16,8 +16,9 @@ from app.runtime import Runtime
 from app.search.service import SearchError, search
 from app.settings import Settings
 from ingest.worker import Worker
+from tests.factories import store_upload
 from tests.rerankserver import RERANK_MODEL, RerankFault, RerankServer
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD, upload
+from tests.samples import GUIDE_MD, LEAVE_MD
 from tests.webclient import dom, login, make_user
 
 TROUBLE_MD = """\
@@ -52,7 +53,7 @@ def corpus(rt: Runtime) -> Runtime:
         ("leave.md", LEAVE_MD),
         ("trouble.md", TROUBLE_MD),
     ):
-        upload(rt, name, text.encode())
+        store_upload(rt, name, text.encode())
     assert {o.status for o in Worker(rt).run_until_idle()} == {"ready"}
     return rt
 
@@ -163,8 +164,8 @@ e-mail within five minutes.
 
 def test_copies_of_a_passage_are_folded_into_one_result(rt: Runtime) -> None:
     for i, name in enumerate(("handbook.md", "onboarding.md")):
-        upload(rt, name, f"# Handbook edition {i}\n\n{SHARED_FAQ}".encode())
-    upload(rt, "guide.md", GUIDE_MD.encode())
+        store_upload(rt, name, f"# Handbook edition {i}\n\n{SHARED_FAQ}".encode())
+    store_upload(rt, "guide.md", GUIDE_MD.encode())
     Worker(rt).run_until_idle()
     hits = search(rt, query="reset my password", k=4).hits
     texts = [" ".join(h.text.split()) for h in hits]

@@ -3,15 +3,14 @@ HTTP server on loopback that misbehaves in every way the client must survive."""
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from app.db import transaction, utcnow
+from app.db import transaction
 from app.documents import service as documents
 from app.documents.models import Chunk, Document, DocumentStatus
 from app.embedding.registry import EmbedderMismatch
@@ -19,78 +18,11 @@ from app.jobs.models import Job, JobStatus
 from app.runtime import Runtime
 from app.search.service import search
 from app.settings import QWEN3_QUERY_TASK, Settings
-from ingest.pipeline import IngestOutcome
 from ingest.worker import Worker
 from tests import pdfgen
 from tests.embedserver import EmbedServer, Fault
-
-RELEASE_MD = """\
-# Harbor Release Handbook
-
-How the Harbor team ships a release, from freeze to rollback.
-
-## 1 Code freeze
-
-The code freeze starts every second Thursday at noon. After the freeze only fixes for
-release blockers are merged, and each one needs a second reviewer.
-
-## 2 Deploying
-
-### 2.1 Staging
-
-Every release candidate runs on staging for at least one full day before it goes out.
-The smoke tests must pass twice in a row.
-
-### 2.2 Production
-
-Production deploys happen on Tuesday mornings between nine and eleven. The on-call
-engineer watches the error dashboard for an hour after each deploy.
-
-## 3 Rolling back
-
-If the error rate doubles after a deploy, roll back at once with `harbor rollback` and
-open an incident ticket; the fix waits for the next release window.
-"""
-
-EXPENSES_MD = """\
-# 差旅报销制度
-
-## 报销时限
-
-出差结束后三十天内必须在财务系统中提交报销申请，逾期提交的申请不予受理。
-
-## 住宿标准
-
-一线城市每晚住宿费用不超过六百元，其他城市每晚不超过四百元。超标部分由员工自行承担。
-
-## 交通费用
-
-乘坐高铁应选择二等座；飞行时间超过四小时的航班可以申请商务舱，但需要部门总监提前批准。
-"""
-
-
-def upload(rt: Runtime, name: str, data: bytes) -> int:
-    staged = documents.stage_upload(
-        io.BytesIO(data), filename=name, files_dir=rt.settings.files_dir, max_bytes=1 << 24
-    )
-    with transaction(rt.sessions) as s:
-        added = documents.add_document(
-            s, collection=rt.collection(s), staged=staged, files_dir=rt.settings.files_dir
-        )
-        return added.document.id
-
-
-def settle(rt: Runtime, rounds: int = 6) -> list[IngestOutcome]:
-    """Run the worker until no job is left queued; skips each retry's backoff wait."""
-    outcomes: list[IngestOutcome] = []
-    for _ in range(rounds):
-        outcomes += Worker(rt).run_until_idle()
-        with transaction(rt.sessions) as s:
-            queued = s.scalar(select(func.count(Job.id)).where(Job.status == JobStatus.QUEUED))
-            if not queued:
-                break
-            s.execute(update(Job).where(Job.status == JobStatus.QUEUED).values(run_after=utcnow()))
-    return outcomes
+from tests.factories import openai_settings, settle, store_upload
+from tests.samples import EXPENSES_MD, RELEASE_MD
 
 
 def assert_stored_once(rt: Runtime, doc_ids: list[int]) -> None:
@@ -113,23 +45,6 @@ def assert_stored_once(rt: Runtime, doc_ids: list[int]) -> None:
         assert total == sum(s.get_one(Document, i).chunk_count for i in doc_ids)
 
 
-def openai_settings(settings: Settings, server: EmbedServer, **extra: object) -> Settings:
-    return settings.model_copy(
-        update={
-            "embedder": "openai",
-            "embedding_url": server.url,
-            "embedding_model": server.model,
-            "embed_batch_size": 3,
-            "embedding_concurrency": 3,
-            "embedding_timeout_seconds": 0.5,
-            "embedding_give_up_seconds": 2.0,
-            "embedding_backoff_seconds": 0.01,
-            "embedding_backoff_max_seconds": 0.05,
-            **extra,
-        }
-    )
-
-
 @pytest.fixture
 def ort(settings: Settings, embed_server: EmbedServer) -> Iterator[Runtime]:
     """A runtime whose default collection embeds through the fake vLLM server."""
@@ -144,10 +59,10 @@ def test_ingest_survives_every_fault_and_stores_each_chunk_once(
     ort: Runtime, embed_server: EmbedServer, tmp_path: Path
 ) -> None:
     ids = [
-        upload(ort, "release.md", RELEASE_MD.encode()),
-        upload(ort, "expenses.md", EXPENSES_MD.encode()),
-        upload(ort, "lumen.pdf", pdfgen.english_outline_pdf(tmp_path).read_bytes()),
-        upload(ort, "leave-faq.pdf", pdfgen.chinese_outline_pdf(tmp_path).read_bytes()),
+        store_upload(ort, "release.md", RELEASE_MD.encode()),
+        store_upload(ort, "expenses.md", EXPENSES_MD.encode()),
+        store_upload(ort, "lumen.pdf", pdfgen.english_outline_pdf(tmp_path).read_bytes()),
+        store_upload(ort, "leave-faq.pdf", pdfgen.chinese_outline_pdf(tmp_path).read_bytes()),
     ]
     with ort.sessions() as s:
         col = ort.collection(s)
@@ -199,7 +114,7 @@ def test_server_down_mid_ingest_requeues_then_completes_without_duplicates(
         f"## Section {i}\n\nStep {i} of the Harbor runbook: check gauge {i} and log it."
         for i in range(30)
     )
-    doc_id = upload(ort, "runbook.md", f"# Runbook\n\n{sections}\n".encode())
+    doc_id = store_upload(ort, "runbook.md", f"# Runbook\n\n{sections}\n".encode())
     # Let the first requests through, then hang one and take the server down under it.
     embed_server.inject(*[Fault.ok()] * 4, Fault.slow(30))
     stopper = threading.Thread(
@@ -234,7 +149,7 @@ def test_a_passage_too_long_for_the_model_fails_the_document(
     rt = Runtime.create(openai_settings(settings, embed_server, embedding_max_input_tokens=40))
     try:
         long_md = "# Notes\n\n" + " ".join(f"word{i}" for i in range(120)) + "\n"
-        doc_id = upload(rt, "long.md", long_md.encode())
+        doc_id = store_upload(rt, "long.md", long_md.encode())
         (outcome,) = Worker(rt).run_until_idle()
         assert outcome.status == "failed"
         with rt.sessions() as s:
@@ -251,7 +166,7 @@ def test_a_passage_too_long_for_the_model_fails_the_document(
 def test_a_collection_never_mixes_vector_sizes(
     ort: Runtime, settings: Settings, embed_server: EmbedServer
 ) -> None:
-    doc_id = upload(ort, "release.md", RELEASE_MD.encode())
+    doc_id = store_upload(ort, "release.md", RELEASE_MD.encode())
     settle(ort)
     assert_stored_once(ort, [doc_id])
 
@@ -281,9 +196,9 @@ def test_search_while_the_embedding_server_is_down_says_so(
 
     from app.auth.models import Role
     from app.main import create_app
-    from tests.test_api import token_for
+    from tests.factories import token_for
 
-    upload(ort, "release.md", RELEASE_MD.encode())
+    store_upload(ort, "release.md", RELEASE_MD.encode())
     settle(ort)
     assert search(ort, query="when is the code freeze?", k=1).hits[0].file == "release.md"
     token = token_for(ort, "reader-x", Role.READER)
@@ -304,7 +219,7 @@ def test_the_collection_records_and_uses_its_query_instruction(
         col = ort.collection(s)
         assert col.query_instruction == QWEN3_QUERY_TASK
         col.query_instruction = "Given a question about release policy, find the rule"
-    upload(ort, "release.md", RELEASE_MD.encode())
+    store_upload(ort, "release.md", RELEASE_MD.encode())
     settle(ort)
     search(ort, query="when does the freeze start?", k=1)
     queries = [

@@ -10,11 +10,12 @@ from app.db import make_engine, make_sessionmaker, transaction, upgrade
 from app.documents import service as documents
 from app.documents.models import Chunk, Document
 from app.runtime import Runtime
-from app.search.lexical import PG_INDEX, index_text, lexical_search, match_query, pg_vector, terms
+from app.search.lexical import PG_INDEX, lexical_search, match_query, pg_vector
 from app.settings import Settings
+from app.text.terms import index_text, terms
 from ingest.worker import Worker
-from tests.test_migrations import seed_old_rows
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD, upload
+from tests.factories import seed_old_rows, store_upload
+from tests.samples import GUIDE_MD, LEAVE_MD
 
 TECH_MD = """\
 # Troubleshooting
@@ -100,9 +101,9 @@ def _search(
 
 def _ingest(rt: Runtime) -> dict[str, int]:
     ids = {
-        "guide": upload(rt, "guide.md", GUIDE_MD.encode()),
-        "leave": upload(rt, "leave.md", LEAVE_MD.encode()),
-        "tech": upload(rt, "tech.md", TECH_MD.encode()),
+        "guide": store_upload(rt, "guide.md", GUIDE_MD.encode()),
+        "leave": store_upload(rt, "leave.md", LEAVE_MD.encode()),
+        "tech": store_upload(rt, "tech.md", TECH_MD.encode()),
     }
     assert {o.status for o in Worker(rt).run_until_idle()} == {"ready"}
     return ids

@@ -27,9 +27,10 @@ from app.settings import Settings
 from ingest.worker import Worker
 from tests.conftest import _database_url
 from tests.e2e.browser import LiveServer, start_live_server, stop_live_server
+from tests.factories import store_upload
 from tests.loadgen import Target, run_load
 from tests.pg import PostgresCluster, start_cluster
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD, upload
+from tests.samples import GUIDE_MD, LEAVE_MD
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +54,8 @@ def prepare(settings: Settings, embedders: EmbedderRegistry) -> str:
         with transaction(rt.sessions) as s:
             user = auth.create_user(s, username="loader", password=PASSWORD, role=Role.READER)
             token = auth.create_token(s, user, "load")[1]
-        upload(rt, "guide.md", GUIDE_MD.encode())
-        upload(rt, "leave.md", LEAVE_MD.encode())
+        store_upload(rt, "guide.md", GUIDE_MD.encode())
+        store_upload(rt, "leave.md", LEAVE_MD.encode())
         Worker(rt).run_until_idle()
     finally:
         rt.close()

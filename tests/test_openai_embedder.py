@@ -24,8 +24,8 @@ from app.embedding.openai import (
     plan_batches,
 )
 from app.embedding.registry import EmbedderRegistry, UnknownEmbedder
-from app.embedding.tokens import count_tokens
 from app.settings import QWEN3_QUERY_TASK, Settings
+from app.text.tokens import count_tokens
 from ingest.chunk import count_tokens as chunk_count_tokens
 from tests.embedserver import EmbedServer, Fault
 

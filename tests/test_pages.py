@@ -12,8 +12,8 @@ from app.auth.models import Role
 from app.main import create_app
 from app.runtime import Runtime
 from ingest.worker import Worker
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD
-from tests.webclient import csrf, dom, login, make_user
+from tests.samples import GUIDE_MD, LEAVE_MD
+from tests.webclient import csrf, dom, login, make_user, post_upload
 
 EVIL_MD = (
     b"# <script>alert('doc')</script> Heading\n\nBody with <img src=x onerror=alert(1)> inside.\n"
@@ -33,21 +33,11 @@ def admin(rt: Runtime) -> Iterator[TestClient]:
         yield c
 
 
-def upload(c: TestClient, *files: tuple[str, bytes], collection: str = "default") -> list:
-    r = c.post(
-        "/upload",
-        data={"csrf_token": csrf(c, "/upload"), "collection": collection},
-        files=[("files", f) for f in files],
-    )
-    assert r.status_code == 200, r.text
-    return dom(r.text).select(".upload-results li")
-
-
 def test_upload_reports_each_file(admin: TestClient) -> None:
     page = dom(admin.get("/upload").text)
     assert page.select_one("input[type=file][name=files]").has_attr("multiple")
     assert "100 MiB" in page.select_one(".dropzone").get_text()
-    items = upload(
+    items = post_upload(
         admin, ("guide.md", GUIDE_MD.encode()), ("guide2.md", GUIDE_MD.encode()), ("x.docx", b"zz")
     )
     classes = [li["class"][0] for li in items]
@@ -56,7 +46,7 @@ def test_upload_reports_each_file(admin: TestClient) -> None:
 
 
 def test_documents_page_shows_status_progress_and_reason(rt: Runtime, admin: TestClient) -> None:
-    upload(admin, ("guide.md", GUIDE_MD.encode()), ("broken.pdf", b"%PDF-1.7\n garbage"))
+    post_upload(admin, ("guide.md", GUIDE_MD.encode()), ("broken.pdf", b"%PDF-1.7\n garbage"))
     page = dom(admin.get("/documents").text)
     rows = page.select("#doc-rows tr")
     assert {r["data-status"] for r in rows} == {"queued"}
@@ -75,7 +65,7 @@ def test_documents_page_shows_status_progress_and_reason(rt: Runtime, admin: Tes
 
 
 def test_search_page_highlights_and_links_to_source(rt: Runtime, admin: TestClient) -> None:
-    upload(admin, ("guide.md", GUIDE_MD.encode()), ("leave.md", LEAVE_MD.encode()))
+    post_upload(admin, ("guide.md", GUIDE_MD.encode()), ("leave.md", LEAVE_MD.encode()))
     Worker(rt).run_until_idle()
     page = dom(admin.get("/", params={"q": "How do I restore a backup?"}).text)
     first = page.select_one("#results li.hit")
@@ -100,7 +90,7 @@ def test_search_page_highlights_and_links_to_source(rt: Runtime, admin: TestClie
 
 
 def test_search_filters_apply_inside_the_vector_search(rt: Runtime, admin: TestClient) -> None:
-    upload(admin, ("guide.md", GUIDE_MD.encode()), ("leave.md", LEAVE_MD.encode()))
+    post_upload(admin, ("guide.md", GUIDE_MD.encode()), ("leave.md", LEAVE_MD.encode()))
     Worker(rt).run_until_idle()
     page = dom(admin.get("/", params={"q": "leave", "language": "en", "k": 3}).text)
     files = [li.select_one(".file").get_text() for li in page.select("#results li.hit")]
@@ -146,7 +136,7 @@ A. 7020 B. 8080 C. 443 D. 22
 def test_faq_and_exam_chunks_are_labelled_in_pages_and_fragments(
     rt: Runtime, admin: TestClient
 ) -> None:
-    upload(admin, ("faq.md", FAQ_EXAM_MD.encode()))
+    post_upload(admin, ("faq.md", FAQ_EXAM_MD.encode()))
     Worker(rt).run_until_idle()
     hx = {"HX-Request": "true"}
     # The htmx fragments render a template block alone: the label must work there too.
@@ -170,7 +160,7 @@ def test_faq_and_exam_chunks_are_labelled_in_pages_and_fragments(
 
 
 def test_ask_highlights_answering_sentence_across_languages(rt: Runtime, admin: TestClient) -> None:
-    upload(admin, ("leave.md", LEAVE_MD.encode()), ("guide.md", GUIDE_MD.encode()))
+    post_upload(admin, ("leave.md", LEAVE_MD.encode()), ("guide.md", GUIDE_MD.encode()))
     Worker(rt).run_until_idle()
     page = dom(admin.get("/ask", params={"q": "How much salary is paid during sick leave?"}).text)
     first = page.select_one("#answers li.answer")
@@ -182,7 +172,7 @@ def test_ask_highlights_answering_sentence_across_languages(rt: Runtime, admin: 
 
 
 def test_untrusted_text_and_file_names_are_inert(rt: Runtime, admin: TestClient) -> None:
-    upload(admin, ("<script>alert('name')</script>.md", EVIL_MD))
+    post_upload(admin, ("<script>alert('name')</script>.md", EVIL_MD))
     Worker(rt).run_until_idle()
     for path in ["/documents", "/?q=heading+body", "/documents/1", "/ask?q=heading"]:
         page = dom(admin.get(path).text)
@@ -199,7 +189,7 @@ def test_untrusted_text_and_file_names_are_inert(rt: Runtime, admin: TestClient)
 def test_pdf_hits_link_to_their_page(rt: Runtime, admin: TestClient, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tests import pdfgen
 
-    upload(admin, ("leave-faq.pdf", pdfgen.chinese_outline_pdf(tmp_path).read_bytes()))
+    post_upload(admin, ("leave-faq.pdf", pdfgen.chinese_outline_pdf(tmp_path).read_bytes()))
     Worker(rt).run_until_idle()
     page = dom(admin.get("/", params={"q": "salary during sick leave"}).text)
     hit = page.select_one("#results li.hit")
@@ -211,7 +201,7 @@ def test_pdf_hits_link_to_their_page(rt: Runtime, admin: TestClient, tmp_path) -
 
 
 def test_delete_from_documents_page(rt: Runtime, admin: TestClient) -> None:
-    upload(admin, ("guide.md", GUIDE_MD.encode()))
+    post_upload(admin, ("guide.md", GUIDE_MD.encode()))
     Worker(rt).run_until_idle()
     r = admin.post("/documents/1/delete", data={"csrf_token": csrf(admin, "/documents")})
     assert r.status_code == 200
@@ -247,7 +237,7 @@ def test_admin_manages_collections_users_and_jobs(rt: Runtime, admin: TestClient
         data={"csrf_token": token, "username": "x y", "password": "short", "role": "reader"},
     )
     assert r.status_code == 400 and dom(r.text).select_one(".error")
-    upload(admin, ("broken.pdf", b"%PDF-1.7\n garbage"))
+    post_upload(admin, ("broken.pdf", b"%PDF-1.7\n garbage"))
     Worker(rt).run_until_idle()
     jobs = dom(admin.get("/admin/jobs").text)
     failed = jobs.select_one("tr[data-status=failed]")
@@ -273,7 +263,7 @@ def test_interface_language_follows_browser_and_switch(rt: Runtime) -> None:
 
 
 def test_admin_starts_a_model_change_and_sees_it(rt: Runtime, admin: TestClient) -> None:
-    upload(admin, ("guide.md", GUIDE_MD.encode()))
+    post_upload(admin, ("guide.md", GUIDE_MD.encode()))
     Worker(rt).run_until_idle()
     page = dom(admin.get("/admin/collections").text)
     form = page.select_one("form.change-model")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
@@ -11,76 +10,25 @@ from sqlalchemy import func, select
 from app.db import transaction
 from app.documents import service as documents
 from app.documents.models import Chunk, Document, DocumentStatus, DocumentTag
-from app.embedding.base import EmbedderError, Vectors
+from app.embedding.base import Embedder, EmbedderError, Vectors
 from app.jobs.models import Job, JobStatus
 from app.runtime import Runtime
 from app.search.service import search
 from ingest.worker import Worker
-
-GUIDE_MD = """\
-# Orbit Notes Guide
-
-Orbit Notes is a small note-taking server for teams.
-
-## 3 Install
-
-### 3.1 Linux
-
-Download the package and run `orbit-notes setup`. The service listens on port 7020.
-
-### 3.2 Windows
-
-Run the installer as an administrator. Windows Defender may ask to allow the network port;
-accept it, otherwise colleagues cannot reach the server.
-
-## 4 Backups
-
-Backups run every night at two o'clock and are kept for thirty days.
-Restore a backup with `orbit-notes restore DATE`.
-"""
-
-LEAVE_MD = """\
-# 员工休假制度
-
-## 年假
-
-员工入职满一年后享有十天带薪年假。年假需要提前两周在系统中提交申请，由部门经理审批。
-
-## 病假
-
-病假超过三天需要提供医院出具的证明。病假期间工资按基本工资的百分之八十发放。
-"""
-
-
-def upload(rt: Runtime, name: str, data: bytes, collection: str | None = None) -> int:
-    staged = documents.stage_upload(
-        io.BytesIO(data), filename=name, files_dir=rt.settings.files_dir, max_bytes=1 << 24
-    )
-    with transaction(rt.sessions) as s:
-        added = documents.add_document(
-            s,
-            collection=rt.collection(s, collection),
-            staged=staged,
-            files_dir=rt.settings.files_dir,
-        )
-        return added.document.id
-
-
-def doc(rt: Runtime, doc_id: int) -> Document:
-    with rt.sessions() as s:
-        return s.get_one(Document, doc_id)
+from tests.factories import get_document, store_upload
+from tests.samples import GUIDE_MD, LEAVE_MD
 
 
 def test_markdown_is_ingested_along_headings_and_found_cross_lingually(rt: Runtime) -> None:
-    guide = upload(rt, "guide.md", GUIDE_MD.encode())
-    leave = upload(rt, "leave.md", LEAVE_MD.encode())
+    guide = store_upload(rt, "guide.md", GUIDE_MD.encode())
+    leave = store_upload(rt, "leave.md", LEAVE_MD.encode())
     outcomes = Worker(rt).run_until_idle()
     assert [o.status for o in outcomes] == ["ready", "ready"]
 
-    d = doc(rt, guide)
+    d = get_document(rt, guide)
     assert d.status == DocumentStatus.READY and d.error is None
     assert d.title == "Orbit Notes Guide" and d.language == "en"
-    assert doc(rt, leave).language == "zh"
+    assert get_document(rt, leave).language == "zh"
     with rt.sessions() as s:
         chunks = list(
             s.scalars(select(Chunk).where(Chunk.document_id == guide).order_by(Chunk.ordinal))
@@ -101,8 +49,8 @@ def test_markdown_is_ingested_along_headings_and_found_cross_lingually(rt: Runti
 
 
 def test_same_file_twice_is_not_duplicated(rt: Runtime) -> None:
-    first = upload(rt, "guide.md", GUIDE_MD.encode())
-    again = upload(rt, "copy-of-guide.md", GUIDE_MD.encode())
+    first = store_upload(rt, "guide.md", GUIDE_MD.encode())
+    again = store_upload(rt, "copy-of-guide.md", GUIDE_MD.encode())
     assert first == again
     Worker(rt).run_until_idle()
     with rt.sessions() as s:
@@ -111,11 +59,11 @@ def test_same_file_twice_is_not_duplicated(rt: Runtime) -> None:
 
 
 def test_delete_removes_document_from_sql_disk_and_index(rt: Runtime) -> None:
-    guide = upload(rt, "guide.md", GUIDE_MD.encode())
-    upload(rt, "leave.md", LEAVE_MD.encode())
+    guide = store_upload(rt, "guide.md", GUIDE_MD.encode())
+    store_upload(rt, "leave.md", LEAVE_MD.encode())
     Worker(rt).run_until_idle()
     assert any(h.file == "guide.md" for h in search(rt, query="nightly backups", k=5).hits)
-    stored = rt.settings.files_dir / doc(rt, guide).storage_key
+    stored = rt.settings.files_dir / get_document(rt, guide).storage_key
     assert stored.exists()
 
     with transaction(rt.sessions) as s:
@@ -131,7 +79,7 @@ def test_delete_removes_document_from_sql_disk_and_index(rt: Runtime) -> None:
     assert all(h.file != "guide.md" for h in search(rt, query="nightly backups", k=10).hits)
 
 
-class FlakyEmbedder:
+class FlakyEmbedder(Embedder):
     """The real CPU embedder behind a switch that makes it unreachable, as a remote
     embedding server is while it restarts (the HTTP embedder arrives with the vLLM issue)."""
 
@@ -158,11 +106,11 @@ def test_transient_embedder_failure_retries_with_backoff_and_loses_nothing(
     registry = EmbedderRegistry()
     registry.register(FlakyEmbedder(rt.embedders.get("usem3"), failures=1))
     rt.embedders = registry
-    guide = upload(rt, "guide.md", GUIDE_MD.encode())
+    guide = store_upload(rt, "guide.md", GUIDE_MD.encode())
 
     (first,) = Worker(rt).run_until_idle()
     assert first.status == "retrying"
-    d = doc(rt, guide)
+    d = get_document(rt, guide)
     assert d.status == DocumentStatus.QUEUED and "unreachable" in (d.error or "")
     with transaction(rt.sessions) as s:
         job = s.scalars(select(Job).where(Job.document_id == guide)).one()
@@ -173,13 +121,13 @@ def test_transient_embedder_failure_retries_with_backoff_and_loses_nothing(
     assert second.status == "ready"
     with rt.sessions() as s:
         n = s.scalar(select(func.count(Chunk.id)).where(Chunk.document_id == guide))
-        assert n == doc(rt, guide).chunk_count > 0
+        assert n == get_document(rt, guide).chunk_count > 0
         # Nothing half-visible, nothing duplicated.
         assert s.scalar(select(func.count(func.distinct(Chunk.ordinal)))) == n
 
 
 def test_document_is_invisible_until_all_its_chunks_are_stored(rt: Runtime) -> None:
-    upload(rt, "guide.md", GUIDE_MD.encode())
+    store_upload(rt, "guide.md", GUIDE_MD.encode())
     assert search(rt, query="backups", k=5).hits == []
     with rt.sessions() as s:
         assert s.scalar(select(func.count(Chunk.id))) == 0
@@ -188,9 +136,9 @@ def test_document_is_invisible_until_all_its_chunks_are_stored(rt: Runtime) -> N
 
 
 def test_reingest_replaces_chunks_and_reuses_vectors(rt: Runtime) -> None:
-    guide = upload(rt, "guide.md", GUIDE_MD.encode())
+    guide = store_upload(rt, "guide.md", GUIDE_MD.encode())
     Worker(rt).run_until_idle()
-    before = doc(rt, guide).chunk_count
+    before = get_document(rt, guide).chunk_count
     with transaction(rt.sessions) as s:
         documents.reingest(s, s.get_one(Document, guide))
     (outcome,) = Worker(rt).run_until_idle()
@@ -202,9 +150,9 @@ def test_reingest_replaces_chunks_and_reuses_vectors(rt: Runtime) -> None:
 
 def test_front_matter_tags_are_stored_and_replaced_on_reingest(rt: Runtime) -> None:
     tagged = "---\ntitle: Orbit FAQ\ntags: [orbit, faq, Orbit]\n---\n" + GUIDE_MD
-    guide = upload(rt, "guide.md", tagged.encode())
+    guide = store_upload(rt, "guide.md", tagged.encode())
     Worker(rt).run_until_idle()
-    assert doc(rt, guide).tags == ["orbit", "faq"]
+    assert get_document(rt, guide).tags == ["orbit", "faq"]
     with transaction(rt.sessions) as s:
         d = s.get_one(Document, guide)
         # A tag a person set, and the same tag as the file's: both survive a re-ingest once.
@@ -215,7 +163,7 @@ def test_front_matter_tags_are_stored_and_replaced_on_reingest(rt: Runtime) -> N
         documents.reingest(s, d)
     (outcome,) = Worker(rt).run_until_idle()
     assert outcome.status == "ready"
-    assert doc(rt, guide).tags == ["handbook", "FAQ ", "orbit"]
+    assert get_document(rt, guide).tags == ["handbook", "FAQ ", "orbit"]
     with rt.sessions() as s:
         assert set(s.scalars(select(Chunk.kind))) == {"section"}
 
@@ -225,8 +173,8 @@ def test_collections_keep_their_own_documents(rt: Runtime, tmp_path: Path) -> No
 
     with transaction(rt.sessions) as s:
         get_or_create(s, name="hr", spec=rt.embedders.spec("usem3"))
-    upload(rt, "guide.md", GUIDE_MD.encode())
-    upload(rt, "leave.md", LEAVE_MD.encode(), collection="hr")
+    store_upload(rt, "guide.md", GUIDE_MD.encode())
+    store_upload(rt, "leave.md", LEAVE_MD.encode(), collection="hr")
     Worker(rt).run_until_idle()
     assert {h.file for h in search(rt, query="annual leave", k=10).hits} == {"guide.md"}
     assert {h.file for h in search(rt, query="annual leave", k=10, collection="hr").hits} == {
@@ -238,7 +186,10 @@ def test_collections_keep_their_own_documents(rt: Runtime, tmp_path: Path) -> No
 def test_two_workers_share_the_queue(rt: Runtime, threads: int) -> None:
     import threading
 
-    ids = [upload(rt, f"doc{i}.md", (GUIDE_MD + f"\n\nEdition {i}.\n").encode()) for i in range(4)]
+    ids = [
+        store_upload(rt, f"doc{i}.md", (GUIDE_MD + f"\n\nEdition {i}.\n").encode())
+        for i in range(4)
+    ]
     results: list[str] = []
 
     def run() -> None:
@@ -250,4 +201,4 @@ def test_two_workers_share_the_queue(rt: Runtime, threads: int) -> None:
     for t in ts:
         t.join(timeout=120)
     assert sorted(results) == ["ready"] * 4
-    assert all(doc(rt, i).status == DocumentStatus.READY for i in ids)
+    assert all(get_document(rt, i).status == DocumentStatus.READY for i in ids)

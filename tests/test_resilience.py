@@ -22,7 +22,8 @@ from app.embedding.registry import EmbedderRegistry
 from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.test_pipeline import GUIDE_MD, upload
+from tests.factories import store_upload
+from tests.samples import GUIDE_MD
 from tests.tmpfs import fill, needs_root, tmpfs
 
 PASSWORD = "resilient-Pa55word"
@@ -50,7 +51,7 @@ def test_reads_need_no_write_while_the_disk_is_full(
         rt.embedders = embedders
         try:
             token = reader_token(rt)
-            upload(rt, "guide.md", GUIDE_MD.encode())
+            store_upload(rt, "guide.md", GUIDE_MD.encode())
             app = create_app(runtime=rt)  # its session key is written once, at first start
             filler = fill(disk)
             with TestClient(app) as client:

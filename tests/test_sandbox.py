@@ -18,7 +18,8 @@ from ingest.errors import IngestError
 from ingest.sandbox import parse_isolated
 from ingest.worker import Worker
 from tests import hostile, pdfgen
-from tests.test_pipeline import GUIDE_MD, LEAVE_MD, doc, upload
+from tests.factories import get_document, store_upload
+from tests.samples import GUIDE_MD, LEAVE_MD
 
 
 def test_a_parse_that_runs_too_long_is_stopped_and_the_next_one_works(tmp_path: Path) -> None:
@@ -54,14 +55,14 @@ def test_worker_fails_the_slow_document_alone(
     rt = Runtime.create(settings.model_copy(update={"parse_timeout_seconds": 0.001}))
     rt.embedders = embedders  # type: ignore[assignment]
     try:
-        slow = upload(rt, "guide.md", GUIDE_MD.encode())
+        slow = store_upload(rt, "guide.md", GUIDE_MD.encode())
         outcomes = Worker(rt).run_until_idle()
         assert [o.status for o in outcomes] == ["failed"]
-        assert "took longer than" in (doc(rt, slow).error or "")
+        assert "took longer than" in (get_document(rt, slow).error or "")
         rt.settings = rt.settings.model_copy(update={"parse_timeout_seconds": 60})
-        fine = upload(rt, "leave.md", LEAVE_MD.encode())
+        fine = store_upload(rt, "leave.md", LEAVE_MD.encode())
         assert [o.status for o in Worker(rt).run_until_idle()] == ["ready"]
-        assert doc(rt, fine).status == "ready"
+        assert get_document(rt, fine).status == "ready"
     finally:
         rt.close()
 

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from app.text import (
     best_sentences,
     highlight_spans,
-    query_terms,
     render_highlighted,
     render_markdown,
     snippet,
     split_sentences,
 )
+from app.text import highlight_terms as query_terms
 from app.text.render import _sanitise
 from ingest.parse.markdown import parse_markdown
 from ingest.types import BlockKind

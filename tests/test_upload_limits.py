@@ -34,7 +34,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
 from app.text.sizes import human_size
-from tests.test_api import token_for
+from tests.factories import token_for
 from tests.tmpfs import needs_root, tmpfs, used_bytes
 from tests.webclient import csrf, dom, login, make_user
 

@@ -7,7 +7,6 @@ The PostgreSQL tests use a cluster of their own, so stopping it disturbs no othe
 from __future__ import annotations
 
 import errno
-import io
 import logging
 import os
 import threading
@@ -20,8 +19,6 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import outages
-from app.db import transaction
-from app.documents import service as documents
 from app.documents.models import Chunk, Document, DocumentStatus
 from app.embedding.registry import EmbedderRegistry
 from app.jobs import service as jobs
@@ -30,6 +27,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from ingest.worker import Worker
 from tests.embedserver import EmbedServer, Fault
+from tests.factories import store_upload
 from tests.pg import PostgresCluster, start_cluster
 from tests.tmpfs import tmpfs
 
@@ -43,17 +41,6 @@ def manual(sections: int) -> bytes:
         for i in range(sections)
     )
     return f"# Field manual\n\n{body}\n".encode()
-
-
-def upload(rt: Runtime, name: str, data: bytes) -> int:
-    staged = documents.stage_upload(
-        io.BytesIO(data), filename=name, files_dir=rt.settings.files_dir, max_bytes=1 << 24
-    )
-    with transaction(rt.sessions) as s:
-        added = documents.add_document(
-            s, collection=rt.collection(s), staged=staged, files_dir=rt.settings.files_dir
-        )
-        return added.document.id
 
 
 def read(rt: Runtime, fn: Callable[..., object], *args: object) -> object:
@@ -212,7 +199,7 @@ def test_postgres_down_mid_job_the_document_still_ends_ready_at_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger="ingest")
     rt = pg_rt()
-    doc_id = upload(rt, "manual.md", manual(16))
+    doc_id = store_upload(rt, "manual.md", manual(16))
     # The second batch's answer takes 2 s; PostgreSQL goes down as it starts and stays
     # down for 2.5 s: the progress report after it and the final store meet the outage.
     embed_server.inject(Fault.ok(), Fault.slow(2.0))
@@ -243,7 +230,7 @@ def test_postgres_down_when_a_job_fails_its_bookkeeping_is_retried(
 ) -> None:
     caplog.set_level(logging.INFO, logger="ingest")
     rt = pg_rt(embedding_give_up_seconds=1.5)
-    doc_id = upload(rt, "manual.md", manual(8))
+    doc_id = store_upload(rt, "manual.md", manual(8))
     # A request hangs; the embedding server and PostgreSQL go down under it. The embedder
     # gives up (a transient failure: retry the job later) while the database is still down,
     # so recording "retry later" must itself wait for the database.
@@ -301,7 +288,7 @@ def test_worker_loop_backs_off_while_postgres_is_down_and_resumes(
         assert 2 <= len(lines) <= 6, [r.getMessage() for r in lines]
         assert all(outages.DATABASE_UNAVAILABLE in r.getMessage() for r in lines)
         assert tracebacks(caplog) == []
-        doc_id = upload(rt, "manual.md", manual(4))
+        doc_id = store_upload(rt, "manual.md", manual(4))
         wait_until(lambda: ready(rt, doc_id), 8, "document ready after the outage")
         assert_ingested_once(rt, doc_id)
     finally:
@@ -355,7 +342,7 @@ def test_full_disk_waits_with_a_reason_then_ingests_when_space_is_freed(
     rt = Runtime.create(settings)
     rt.embedders = embedders
     try:
-        doc_id = upload(rt, "manual.md", manual(300))  # about 500 kB of chunk rows
+        doc_id = store_upload(rt, "manual.md", manual(300))  # about 500 kB of chunk rows
         with rt.engine.connect() as conn:  # start from an empty write-ahead log
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         filler = fill(small_disk, leave=192 * 1024)  # room for bookkeeping, not for chunks

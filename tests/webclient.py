@@ -33,3 +33,14 @@ def csrf(client: TestClient, path: str = "/") -> str:
     field = dom(client.get(path).text).find("input", attrs={"name": "csrf_token"})
     assert field is not None, f"no CSRF field on {path}"
     return str(field["value"])
+
+
+def post_upload(c: TestClient, *files: tuple[str, bytes], collection: str = "default") -> list:
+    """Upload through the /upload form (HTTP, logged-in client); its result list items."""
+    r = c.post(
+        "/upload",
+        data={"csrf_token": csrf(c, "/upload"), "collection": collection},
+        files=[("files", f) for f in files],
+    )
+    assert r.status_code == 200, r.text
+    return dom(r.text).select(".upload-results li")

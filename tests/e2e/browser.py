@@ -1,4 +1,5 @@
-"""Helpers for the browser tests: the live server, Chromium's launch options, screenshots.
+"""Helpers for the browser tests: the live server, Chromium's launch options, screenshots,
+logging in and uploading through the pages.
 
 The fixtures that use these live in ``tests/e2e/conftest.py``; tests import the helpers
 (``from tests.e2e.browser import screenshot``).
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -169,3 +170,19 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{stem}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def log_in(page: Page, user: str, password: str) -> None:
+    page.goto("/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("header nav")).to_be_visible()
+
+
+def upload_in_browser(page: Page, files: list[Path]) -> None:
+    """Upload through the /upload page's file input; waits for one result per file."""
+    page.goto("/upload")
+    page.set_input_files("#dropzone input[type=file]", [str(f) for f in files])
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator("#upload-results li")).to_have_count(len(files))

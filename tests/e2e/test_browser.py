@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests import pdfgen
-from tests.e2e.browser import LiveServer, screenshot
+from tests.e2e.browser import LiveServer, log_in, screenshot, upload_in_browser
 
 pytestmark = pytest.mark.slow
 
@@ -27,21 +27,6 @@ GUIDE = """\
 When two people edit the same note offline, Orbit Sync keeps both versions and marks
 the newer one as the current copy. Open the history panel to merge them by hand.
 """
-
-
-def log_in(page: Page, user: str, password: str) -> None:
-    page.goto("/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", password)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("header nav")).to_be_visible()
-
-
-def upload(page: Page, files: list[Path]) -> None:
-    page.goto("/upload")
-    page.set_input_files("#dropzone input[type=file]", [str(f) for f in files])
-    page.click("#upload-form button[type=submit]")
-    expect(page.locator("#upload-results li")).to_have_count(len(files))
 
 
 def wait_ready(page: Page, filenames: list[str], timeout_ms: int = 120_000) -> None:
@@ -62,7 +47,7 @@ def test_admin_uploads_watches_progress_searches_across_languages_and_deletes(
 
     log_in(page, live_server.admin_user, live_server.admin_password)
     screenshot(page, "search-empty")
-    upload(page, [pdf, md])
+    upload_in_browser(page, [pdf, md])
     results = page.locator("#upload-results li")
     expect(results.nth(0)).to_have_class("result-accepted")
     expect(results.nth(1)).to_have_class("result-accepted")
@@ -123,7 +108,7 @@ def test_failed_file_shows_its_reason(page: Page, live_server: LiveServer, tmp_p
     bad = tmp_path / f"scan-{uuid.uuid4().hex[:6]}.pdf"
     bad.write_bytes(pdfgen.scanned_pdf(tmp_path).read_bytes())
     log_in(page, live_server.admin_user, live_server.admin_password)
-    upload(page, [bad])
+    upload_in_browser(page, [bad])
     page.goto("/documents")
     wait_ready(page, [bad.name])
     row = page.locator("#doc-rows tr", has_text=bad.name)

@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests import pdfgen
-from tests.e2e.browser import LiveServer, screenshot
-from tests.e2e.test_browser import log_in, upload
+from tests.e2e.browser import LiveServer, log_in, screenshot, upload_in_browser
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +29,7 @@ def test_sandboxed_pdf_original_opens_inline_at_its_page(
     pdf = pdfgen.english_outline_pdf(tmp_path)
     pdf = pdf.rename(tmp_path / f"sandboxed-{uuid.uuid4().hex[:6]}.pdf")
     log_in(page, live_server.admin_user, live_server.admin_password)
-    upload(page, [pdf])
+    upload_in_browser(page, [pdf])
     page.goto("/documents")
     link = page.locator("#doc-rows tr", has_text=pdf.name).locator("a[href^='/documents/']")
     href = link.first.get_attribute("href")
