@@ -1,11 +1,17 @@
-"""``kb ingest``: add many files, run a local worker, and show progress until done."""
+"""``kb ingest``: add many files, run a local worker, and show progress until done.
+
+The terminal side of the command (typer messages, a tqdm bar). The worker comes from the
+caller (``app.cli`` passes ``ingest.worker.Worker``), so that nothing in ``app`` but the
+CLI and the app factory imports ``ingest``.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import typer
 from sqlalchemy import select
@@ -16,9 +22,16 @@ from app.documents import service as documents
 from app.documents.models import Document, DocumentStatus
 from app.jobs.models import Job
 from app.runtime import Runtime
-from ingest.worker import Worker
 
 FINAL = {DocumentStatus.READY, DocumentStatus.FAILED}
+
+
+class IngestWorker(Protocol):
+    """What the command needs of a worker (``ingest.worker.Worker``)."""
+
+    def run_forever(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def iter_files(paths: list[Path]) -> Iterator[Path]:
@@ -38,9 +51,11 @@ def run_ingest_command(
     *,
     collection: str | None,
     wait: bool,
+    make_worker: Callable[[Runtime], IngestWorker],
     tags: Sequence[str] = (),
 ) -> int:
-    """Queue every file, then (if ``wait``) ingest them here; returns the exit code."""
+    """Queue every file, then (if ``wait``) ingest them here with ``make_worker(rt)``;
+    returns the exit code."""
     doc_ids: list[int] = []
     rejected = duplicates = 0
     for path in iter_files(paths):
@@ -77,7 +92,7 @@ def run_ingest_command(
         typer.echo(f"queued {len(doc_ids)}, duplicates {duplicates}, rejected {rejected}", err=True)
         return 1 if rejected else 0
 
-    worker = Worker(rt)
+    worker = make_worker(rt)
     thread = threading.Thread(target=worker.run_forever, daemon=True)
     thread.start()
     try:

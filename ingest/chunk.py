@@ -21,26 +21,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from app.text.tokens import TOKEN_RE, count_tokens
 from ingest.structure import question_headings, units
 from ingest.types import Block, BlockKind, Chunk, ParsedDocument
 
-# CJK ideographs and radicals, CJK punctuation, kana, bopomofo, hangul, full-width forms.
-_CJK_RANGES = (
-    "\u1100-\u11ff\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf"
-    "\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
-    "\U00020000-\U0003ffff"
-)
-# One CJK character, or a run of other letters/digits, or one other non-space character.
-# Every match of length > 1 is a letter/digit run, so cost = ceil(len / 4) for all.
-_TOKEN_RE = re.compile(rf"[^\W_{_CJK_RANGES}]+|\S")
 # End of a sentence: CJK stops need no space after them, Latin ones do (3.14, e.g).
 _SENTENCE_END = re.compile(r"[。！？；]+[」』”’)）]*\s*|[.!?;]+[\"'”’)\]）]*\s+")
 _LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
-
-
-def count_tokens(text: str) -> int:
-    """Estimate subword tokens conservatively: 1 per CJK char, ~4 chars per word token."""
-    return sum((len(m) + 3) // 4 for m in _TOKEN_RE.findall(text))
 
 
 @dataclass(slots=True)
@@ -179,7 +166,7 @@ def _hard_split(text: str, max_tokens: int) -> list[tuple[str, int]]:
     """Cut between tokens (inside a word only when the word alone is over budget)."""
     pieces: list[tuple[str, int]] = []
     start = used = 0
-    for m in _TOKEN_RE.finditer(text):
+    for m in TOKEN_RE.finditer(text):
         pos, end = m.start(), m.end()
         cost = (end - pos + 3) // 4
         if used + cost > max_tokens and used > 0:

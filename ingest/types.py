@@ -6,9 +6,10 @@ provenance (heading path, pages) is explicit rather than hidden in a metadata di
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from app.text.embed import embed_text_for
 
 
 class BlockKind(StrEnum):
@@ -90,13 +91,3 @@ class Chunk:
     @property
     def embed_text(self) -> str:
         return embed_text_for(self.heading_path, self.text)
-
-
-def embed_text_for(heading_path: Sequence[str], text: str) -> str:
-    """What the embedder sees for a chunk: its heading path, a blank line, its text.
-
-    Also used to re-embed stored chunks with another model, so it must not change.
-    """
-    if not heading_path:
-        return text
-    return f"{' > '.join(heading_path)}\n\n{text}"

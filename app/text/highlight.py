@@ -12,13 +12,12 @@ import re
 
 from markupsafe import Markup, escape
 
+from app.text.scripts import UNSPACED
+
 Span = tuple[int, int]
 
-# Han (with extension A, compatibility ideographs and the supplementary planes), kana,
-# Hangul syllables: scripts written without spaces between words.
-_CJK_RANGES = (
-    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
-)
+# Scripts written without spaces between words: Han, kana, Hangul syllables.
+_CJK_RANGES = UNSPACED
 _CJK = f"[{_CJK_RANGES}]"
 # A character of a spaced word: \w minus CJK (letters of any spaced script, digits, "_").
 _WORD_CHAR = f"[^\\W{_CJK_RANGES}]"
@@ -56,8 +55,14 @@ _ZH_SPLIT = re.compile(
 _ZH_STOP_CHARS = frozenset("在和与及或我你他她它有就都也还请把被对从向给这那个想要会能办")
 
 
-def query_terms(query: str) -> list[str]:
-    """The terms of ``query`` worth highlighting, casefolded, in order, without repeats."""
+def highlight_terms(query: str) -> list[str]:
+    """The terms of ``query`` worth highlighting, casefolded, in order, without repeats.
+
+    Words as typed (not stemmed, since :func:`highlight_spans` marks word starts, so
+    ``backup`` marks ``backups``), without stopwords, and CJK bigrams cut at function
+    words. Not the terms a query is matched by in the full-text index
+    (``app.text.terms.match_terms``): those are stemmed and keep every bigram.
+    """
     terms: list[str] = []
     for m in _TOKEN.finditer(query):
         if m.group("word") is not None:

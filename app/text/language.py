@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA = re.compile(r"[\u3040-\u30ff]")
-_HANGUL = re.compile(r"[\uac00-\ud7af]")
+from app.text.scripts import HAN, HANGUL_SYLLABLES, KANA
+
+_CJK = re.compile(f"[{HAN}]")
+_KANA = re.compile(f"[{KANA}]")
+_HANGUL = re.compile(f"[{HANGUL_SYLLABLES}]")
 _LATIN = re.compile(r"[A-Za-z]")
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.text.scripts import UNSPACED
+
 Span = tuple[int, int]
 
 MAX_SENTENCE = 400  # longer sentences are cut at commas (else spaces, else hard)
@@ -40,7 +42,7 @@ _ITEM_START = re.compile(
 # A line after which a new sentence starts even without punctuation.
 _LINE_ITEM_END = re.compile(r"\s*(?:\||#{1,6}(?:\s|$))")
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK = UNSPACED
 _CLOSERS = "\"'”’」』）)\\]》〉】"
 # A run of sentence marks and the closing quotes/brackets after it.
 _TERMINATOR = re.compile(f"[。！？；!?;.]+[{_CLOSERS}]*")

@@ -15,8 +15,15 @@ MAX_TAG_LENGTH = 100
 
 
 def tag_identity(tag: str) -> str:
-    """Two spellings are the same tag when this is equal: whitespace collapsed, case folded."""
-    return " ".join(tag.split()).casefold()
+    """Two spellings are the same tag when this is equal: whitespace collapsed, lower case.
+
+    The one tag normaliser: ingest, upload, search filters and the tag list all compare
+    tags by it. ``lower()`` rather than ``casefold()``, because search filters compare it
+    with the database's ``lower()`` of the stored tag (PostgreSQL lowers as Python does;
+    SQLite folds ASCII only, so filters also match the exact spelling), and a casefold
+    key ("strasse" for "Straße") would match neither.
+    """
+    return " ".join(tag.split()).lower()
 
 
 def normalise_tags(parts: Iterable[object]) -> list[str]:

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.search.lexical import FTS_TABLE, FTS_TOKENIZE, PG_INDEX, PG_VECTOR_SQL, index_text
+from app.search.lexical import FTS_TABLE, FTS_TOKENIZE, PG_INDEX, PG_VECTOR_SQL
+from app.text.terms import index_text
 
 revision: str = "0005"
 down_revision: str | None = "0004"
