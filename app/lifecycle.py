@@ -207,14 +207,23 @@ def give_up_interrupted(session: Session, job: Job, *, reason: str) -> None:
             _move(doc, DocumentStatus.FAILED, "give_up_interrupted", expected, error=reason)
 
 
-def requeue(session: Session, held: Held, *, reason: str) -> Ended:
-    """A counted retry (the embedder away, an unknown error), or failed when none is left."""
+def _held(session: Session, held: Held) -> tuple[Job, Document] | Ended:
+    """The job and its document while this worker still holds the job; else how it ended."""
     j = session.get(Job, held.job_id)
     doc = session.get(Document, held.document_id)
     if j is None or doc is None:
         return Ended(Outcome.DELETED)
     if not jobs.holds(j, held.worker_id):
         return Ended(Outcome.ABANDONED)
+    return j, doc
+
+
+def requeue(session: Session, held: Held, *, reason: str) -> Ended:
+    """A counted retry (the embedder away, an unknown error), or failed when none is left."""
+    found = _held(session, held)
+    if isinstance(found, Ended):
+        return found
+    j, doc = found
     if retry_job_later(j, reason=reason):
         shown = jobs.retrying_reason(reason, j.run_after)
         _move(doc, DocumentStatus.QUEUED, "requeue", _RUNNING, error=shown)
@@ -227,12 +236,10 @@ def wait_for_infrastructure(
     session: Session, held: Held, *, cause: str, detail: str, delay_s: float
 ) -> Ended:
     """An outage (not the input) stopped the job: back to the queue, its attempt given back."""
-    j = session.get(Job, held.job_id)
-    doc = session.get(Document, held.document_id)
-    if j is None or doc is None:
-        return Ended(Outcome.DELETED)
-    if not jobs.holds(j, held.worker_id):
-        return Ended(Outcome.ABANDONED)
+    found = _held(session, held)
+    if isinstance(found, Ended):
+        return found
+    j, doc = found
     reason = wait_job_for_infrastructure(j, cause=cause, detail=detail, delay_s=delay_s)
     _move(doc, DocumentStatus.QUEUED, "wait_for_infrastructure", _RUNNING, error=reason)
     return Ended(Outcome.WAITING, reason)
