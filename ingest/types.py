@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from app.documents.models import ChunkKind
 from app.text.embed import embed_text_for
 
 
@@ -20,14 +21,6 @@ class BlockKind(StrEnum):
     TABLE = "table"
     QUOTE = "quote"
     OTHER = "other"
-
-
-class ChunkKind(StrEnum):
-    """What a chunk is, so search can filter on it and the UI can label it."""
-
-    SECTION = "section"  # a section of prose (or a token-bounded piece of one)
-    FAQ = "faq"  # one FAQ question with its answer
-    QUESTION = "question"  # one exam question with its options, answer and explanation
 
 
 @dataclass(frozen=True, slots=True)

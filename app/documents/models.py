@@ -24,6 +24,14 @@ from app.db import Base, utcnow
 DOCUMENT_TAG = "document"
 
 
+class ChunkKind(StrEnum):
+    """What a chunk is, so search can filter on it and the UI can label it."""
+
+    SECTION = "section"  # a section of prose (or a token-bounded piece of one)
+    FAQ = "faq"  # one FAQ question with its answer
+    QUESTION = "question"  # one exam question with its options, answer and explanation
+
+
 class DocumentStatus(StrEnum):
     QUEUED = "queued"
     PARSING = "parsing"
@@ -107,7 +115,7 @@ class Chunk(Base):
     page_start: Mapped[int | None] = mapped_column(Integer, default=None)
     page_end: Mapped[int | None] = mapped_column(Integer, default=None)
     token_count: Mapped[int] = mapped_column(Integer)
-    # ingest.types.ChunkKind: "section", "faq" or "question".
+    # A ChunkKind: "section", "faq" or "question".
     kind: Mapped[str] = mapped_column(String(20), default="section", server_default="section")
     # The question alone, for FAQ and exam-question chunks.
     question: Mapped[str | None] = mapped_column(Text, default=None)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +17,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.collections.models import Collection
-from app.documents.models import Chunk, Document, DocumentStatus, DocumentTag
+from app.documents.models import Chunk, ChunkKind, Document, DocumentStatus, DocumentTag
 from app.embedding.base import EmbedderError, EmbedderInputError
 from app.errors import Invalid, Unavailable
 from app.rerank import rerank_order
@@ -29,15 +30,22 @@ from app.text.tags import tag_identity
 
 MAX_K = 100
 
+
 # hybrid: both legs fused (the default); dense: meaning only; lexical: words only.
-SEARCH_MODES = ("hybrid", "dense", "lexical")
+class SearchMode(StrEnum):
+    HYBRID = "hybrid"  # meaning and words, fused (the default)
+    DENSE = "dense"  # meaning only (the embedder and FAISS)
+    LEXICAL = "lexical"  # words only (the database's full-text index; no embedder)
+
+
+SEARCH_MODES = tuple(SearchMode)
 # How deep each leg looks before fusion: the lexical leg re-orders the dense leg's
 # candidates, so they must reach past k to where a monolingual answer may sit.
 FUSION_DEPTH = 50
 
 # Chunk.kind values: a passage under a heading, an FAQ question with its answer, an exam
 # question with its options and answer.
-CHUNK_KINDS = ("section", "faq", "question")
+CHUNK_KINDS = tuple(ChunkKind)
 # At most this many tags in one filter (a URL can carry any number).
 MAX_FILTER_TAGS = 20
 
@@ -201,22 +209,22 @@ def search(
     reranker = rt.reranker if rerank else None
     first = max(k, reranker.candidates) if reranker is not None else k
     # k more than needed: copies of a passage are folded into one hit.
-    depth = max(first + k, FUSION_DEPTH) if mode == "hybrid" else first + k
+    depth = max(first + k, FUSION_DEPTH) if mode == SearchMode.HYBRID else first + k
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     with session_for(rt, session) as session:
         dense: list[tuple[int, float]] = []
-        if mode == "lexical":
+        if mode == SearchMode.LEXICAL:
             col = rt.collection(session, collection)
         else:
             col, dense = _dense(rt, session, collection, query, filters, depth, t)
         lexical: list[tuple[int, float]] = []
-        if mode != "dense":
+        if mode != SearchMode.DENSE:
             t1 = time.perf_counter()
             allowed = allowed_chunks(col.id, filters) if filters and filters.active() else None
             lexical = lexical_search(session, col.id, query, depth, allowed_ids=allowed)
             t["lexical_ms"] = (time.perf_counter() - t1) * 1000
-        if mode == "hybrid":
+        if mode == SearchMode.HYBRID:
             scored = fuse(
                 dense,
                 lexical,
