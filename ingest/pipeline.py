@@ -53,6 +53,7 @@ from app.vectors.index import bytes_to_vectors, vector_to_bytes
 from ingest.chunk import chunk as chunk_document
 from ingest.errors import IngestError
 from ingest.sandbox import parse_isolated
+from ingest.titles import document_title
 from ingest.types import Chunk, ParsedDocument
 
 log = logging.getLogger(__name__)
@@ -371,7 +372,7 @@ def _commit_once(rt: Runtime, p: Prepared, c: Chunked, e: Embedded) -> bool:
             s, p.collection_id, embedder=p.embedder, model=p.model, dim=p.dim
         )
         _store(s, doc, c.chunks, c.texts, e.vectors)
-        doc.title = c.parsed.title or doc.title
+        doc.title = document_title(c.parsed, p.filename)
         _store_tags(s, doc, c.parsed.tags)
         doc.language = c.language
         doc.page_count = c.parsed.page_count

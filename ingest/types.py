@@ -45,6 +45,7 @@ class ParsedDocument:
     """What a parser extracts from one file."""
 
     blocks: tuple[Block, ...]
+    # The parser's title: ``meta_title`` if there is one, else the first heading.
     title: str | None = None
     page_count: int | None = None
     # Extra per-document facts a parser knows (e.g. "pdf-outline", "pdf-font-headings").
@@ -52,6 +53,9 @@ class ParsedDocument:
     # Labels from the document itself (Markdown front matter ``tags``/``keywords``),
     # normalised: stripped, unique, in their first order.
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # The title the file declares: Markdown front matter ``title``, a PDF's meaningful
+    # metadata title. It wins over headings when ingest picks the stored title.
+    meta_title: str | None = None
 
     @property
     def text(self) -> str:

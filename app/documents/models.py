@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
+from app.text.titles import display_title
 
 # DocumentTag.source of the tags read from the file itself.
 DOCUMENT_TAG = "document"
@@ -78,6 +79,13 @@ class Document(Base):
     @property
     def tags(self) -> list[str]:
         return [row.tag for row in self.tag_rows]
+
+    @property
+    def display_title(self) -> str:
+        """The title to show, never empty: a stored title that is empty or generic
+        ("NAME", "FAQ": documents ingested before titles were chosen) gives way to one
+        made of the file name."""
+        return display_title(self.title, self.filename)
 
 
 class DocumentTag(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from app.documents.models import Document
 from app.jobs.models import Job
@@ -28,7 +28,8 @@ class DocumentOut(BaseModel):
     id: int
     collection_id: int
     filename: str
-    title: str | None
+    # Never empty: the stored title, or one made of the file name (Document.display_title).
+    title: str = Field(validation_alias=AliasChoices("display_title", "title"))
     doc_type: str
     language: str | None
     status: str

@@ -91,9 +91,10 @@ def parse_markdown(text: str) -> ParsedDocument:
             "The file contains no text, only Markdown markup (rules or front matter). "
             "Add content and upload it again."
         )
+    meta_title = title
     if title is None:
         title = next((b.text for b in blocks if b.kind is BlockKind.HEADING and b.level == 1), None)
-    return ParsedDocument(blocks=tuple(blocks), title=title, tags=tags)
+    return ParsedDocument(blocks=tuple(blocks), title=title, tags=tags, meta_title=meta_title)
 
 
 def _add_source(

@@ -12,6 +12,7 @@ from typing import Any
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
+from app.text.titles import is_meaningful_metadata_title
 from ingest.errors import IngestError
 from ingest.parse.outline import OutlineEntry, place_headings
 from ingest.parse.pdf_furniture import furniture, running_keys, strip_repeats
@@ -96,9 +97,14 @@ def parse_pdf(path: Path) -> ParsedDocument:
     if strict and not any(b.kind is BlockKind.HEADING for b in blocks):
         notes = [n for n in notes if n != "pdf-font-headings"]  # none was found in the text
 
-    title = _metadata_title(reader) or (outline[0].title if outline and not strict else None)
+    meta_title = _metadata_title(reader)
+    title = meta_title or (outline[0].title if outline and not strict else None)
     return ParsedDocument(
-        blocks=tuple(blocks), title=title, page_count=page_count, notes=tuple(notes)
+        blocks=tuple(blocks),
+        title=title,
+        page_count=page_count,
+        notes=tuple(notes),
+        meta_title=meta_title,
     )
 
 
@@ -366,8 +372,9 @@ def _metadata_title(reader: PdfReader) -> str | None:
     if not isinstance(title, str):
         return None
     title = " ".join(title.split())
-    # Tools stamp placeholders ("untitled" is reportlab's default) that name nothing.
-    if title.casefold() in _PLACEHOLDER_TITLES:
+    # Tools stamp placeholders ("untitled" is reportlab's default, "Microsoft Word -
+    # a.doc", a path) that name nothing.
+    if title.casefold() in _PLACEHOLDER_TITLES or not is_meaningful_metadata_title(title):
         return None
     return title or None
 
