@@ -152,10 +152,12 @@ def search(
                         continue
                     item = json.loads(line)
                     result = run_search(rt, query=item["query"], k=k, collection=collection)
-                    rows = [_hit_json(h) for h in result.hits]
-                    sys.stdout.write(
-                        json.dumps({"id": item["id"], "results": rows}, ensure_ascii=False) + "\n"
-                    )
+                    row = {
+                        "id": item["id"],
+                        "weak_match": result.weak_match,
+                        "results": [_hit_json(h) for h in result.hits],
+                    }
+                    sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
             return
         assert query is not None
         try:
@@ -163,10 +165,16 @@ def search(
         except SearchError as exc:
             raise typer.BadParameter(str(exc)) from exc
         if as_json:
-            typer.echo(
-                json.dumps([_hit_json(h) for h in result.hits], ensure_ascii=False, indent=2)
-            )
+            out = {
+                "query": result.query,
+                "collection": result.collection,
+                "weak_match": result.weak_match,
+                "results": [_hit_json(h) for h in result.hits],
+            }
+            typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
             return
+        if result.weak_match:
+            typer.secho(WEAK_MATCH, fg=typer.colors.YELLOW, err=True)
         for rank, h in enumerate(result.hits, 1):
             where = f"{h.file}" + (f" p.{h.page_start}" if h.page_start else "")
             typer.secho(f"{rank:2d}. {h.score:.3f}  {where}", bold=True)
@@ -174,6 +182,9 @@ def search(
                 typer.echo("    " + " > ".join(h.heading_path))
             snippet = " ".join(h.text.split())
             typer.echo("    " + (snippet[:300] + ("…" if len(snippet) > 300 else "")))
+
+
+WEAK_MATCH = "Nothing in the knowledge base matches this well; the closest passages are below."
 
 
 def _hit_json(h: object) -> dict[str, object]:

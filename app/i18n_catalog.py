@@ -201,6 +201,10 @@ ZH: dict[str, str] = {
     "Previous part": "上一部分",
     "Next part": "下一部分",
     "Last part": "最后一部分",
+    # A search or question nothing matches well (weak_match; search.html, ask.html)
+    "Nothing in the knowledge base matches this well; the closest passages are below.": (
+        "知识库中没有与此很好匹配的内容；下面是最接近的段落。"
+    ),
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "zh": ZH}

@@ -46,6 +46,14 @@ class Settings(BaseSettings):
         default=None, description="base URL including /v1, e.g. http://localhost:8000/v1"
     )
     embedding_model: str | None = Field(default=None, description="model name the server serves")
+    weak_match_threshold: float | None = Field(
+        default=None,
+        ge=-1.0,
+        le=1.0,
+        description="the 'openai' embedder's weak-match threshold: a search whose best "
+        "passage has a lower cosine says nothing matches well (None: never; the CPU "
+        "embedders use their own calibrated thresholds)",
+    )
     embedding_api_key: SecretStr | None = Field(default=None, description="sent as Bearer token")
     embedding_dimensions: int | None = Field(
         default=None,

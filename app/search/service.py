@@ -177,6 +177,28 @@ class SearchResult:
     reranked: bool = False
     # Why the results are not as asked (the rerank server failed), for a person.
     notice: str | None = None
+    # The dense leg's best cosine (the passage closest in meaning); None without one.
+    best_similarity: float | None = None
+    # Nothing matches well: no hits, or the best cosine is below the embedder's
+    # calibrated threshold (see weak_match()). Callers say so and mark no answers.
+    weak_match: bool = False
+
+
+def weak_match(hits: int, best_similarity: float | None, threshold: float | None) -> bool:
+    """Whether nothing in the collection matches the query well.
+
+    The signal is the dense leg's best cosine, not the fused score: the fused score adds a
+    lexical bonus for shared words ("temperature", "install"), which off-topic questions
+    earn too, and it depends on the mode and the language share; the cosine is the
+    embedder's own measure of meaning, calibrated per embedder (bench/weakmatch.py).
+    No hits at all is a weak match too. Without a dense leg (lexical mode) or without a
+    calibrated threshold, any hit counts as a match.
+    """
+    if hits == 0:
+        return True
+    if best_similarity is None or threshold is None:
+        return False
+    return best_similarity < threshold
 
 
 def search(
@@ -239,6 +261,8 @@ def search(
         hits = _fold_duplicates(_load_hits(session, scored))[:first]
         t["fetch_ms"] = (time.perf_counter() - t2) * 1000
         name = col.name
+        best = dense[0][1] if dense else None
+        threshold = rt.embedders.spec(col.embedder).weak_match_threshold if dense else None
     notice = None
     reranked = False
     if reranker is not None and len(hits) > 1:
@@ -256,6 +280,8 @@ def search(
         mode=mode,
         reranked=reranked,
         notice=notice and f"reranking is unavailable, results are in first-stage order: {notice}",
+        best_similarity=best,
+        weak_match=weak_match(len(hits), best, threshold),
     )
 
 
@@ -385,7 +411,7 @@ def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[Search
                 chunk_id=chunk.id,
                 document_id=doc.id,
                 file=doc.filename,
-                title=doc.title,
+                title=doc.display_title,
                 doc_type=doc.doc_type,
                 language=doc.language,
                 heading_path=list(chunk.heading_path or []),
