@@ -8,13 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from app.auth.models import Role
 from app.embedding.registry import EmbedderRegistry
+from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
 from tests.embedserver import embed_server  # noqa: F401  (the fake vLLM server fixture)
 from tests.pg import PostgresCluster, start_cluster
+from tests.webclient import login, make_user
 
 FIXTURES = Path(__file__).parent / "fixtures"
 _db_counter = itertools.count()
@@ -71,3 +75,12 @@ def rt(settings: Settings, embedders: EmbedderRegistry) -> Iterator[Runtime]:
         yield runtime
     finally:
         runtime.close()
+
+
+@pytest.fixture
+def admin(rt: Runtime) -> Iterator[TestClient]:
+    """A browser-like client logged in as a new admin ``root`` (session cookie)."""
+    make_user(rt, "root", Role.ADMIN)
+    with TestClient(create_app(runtime=rt)) as c:
+        login(c, "root")
+        yield c

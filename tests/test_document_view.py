@@ -8,7 +8,6 @@ import itertools
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +17,9 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 import app.documents.rendered as rendered
-from app.auth.models import Role
 from app.db import transaction
 from app.documents import service as documents
 from app.documents.models import Chunk, Document
-from app.main import create_app
 from app.runtime import Runtime
 from app.text.decode import NotText, decode_text
 from app.text.parts import PART_BYTES, locate, split_parts
@@ -32,7 +29,7 @@ from ingest.parse import decode_text as ingest_decode_text
 from ingest.worker import Worker
 from tests.factories import store_parsed, store_upload
 from tests.samples import big_list
-from tests.webclient import dom, login, make_user
+from tests.webclient import dom
 
 # One part's rendered text, and a whole page (metadata, text, chunks, navigation).
 ARTICLE_CAP = 160 * 1024
@@ -42,14 +39,6 @@ PAGE_CAP = 320 * 1024
 @pytest.fixture
 def backend() -> str:
     return "sqlite"
-
-
-@pytest.fixture
-def admin(rt: Runtime) -> Iterator[TestClient]:
-    make_user(rt, "root", Role.ADMIN)
-    with TestClient(create_app(runtime=rt)) as c:
-        login(c, "root")
-        yield c
 
 
 @pytest.fixture

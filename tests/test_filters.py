@@ -21,7 +21,7 @@ from app.search.service import SearchError, SearchFilters, allowed_chunks, searc
 from ingest.worker import Worker
 from tests.factories import store_upload, token_for
 from tests.samples import GUIDE_MD, LEAVE_MD
-from tests.webclient import csrf, dom, login, make_user
+from tests.webclient import csrf, dom
 
 # Front-matter tags, in mixed case.
 GUIDE_TAGGED = "---\ntitle: Orbit Notes Guide\ntags: [Orbit, Handbook]\n---\n" + GUIDE_MD
@@ -215,14 +215,6 @@ def test_unknown_kind_is_refused() -> None:
 
 
 # --- API and pages --------------------------------------------------------------------
-
-
-@pytest.fixture
-def admin(rt: Runtime) -> Iterator[TestClient]:
-    make_user(rt, "root", Role.ADMIN)
-    with TestClient(create_app(runtime=rt)) as c:
-        login(c, "root")
-        yield c
 
 
 def test_api_filters_by_tag_kind_and_document(

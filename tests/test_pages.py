@@ -3,8 +3,6 @@ document view, admin, language; untrusted text and file names are shown inert.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -23,14 +21,6 @@ EVIL_MD = (
 @pytest.fixture
 def backend() -> str:
     return "sqlite"
-
-
-@pytest.fixture
-def admin(rt: Runtime) -> Iterator[TestClient]:
-    make_user(rt, "root", Role.ADMIN)
-    with TestClient(create_app(runtime=rt)) as c:
-        login(c, "root")
-        yield c
 
 
 def test_upload_reports_each_file(admin: TestClient) -> None:

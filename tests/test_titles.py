@@ -3,17 +3,14 @@ generic, man pages as ``find(1)``, else the file name; never empty, shown with t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from app.auth.models import Role
 from app.db import transaction
 from app.documents.models import Document
-from app.main import create_app
 from app.runtime import Runtime
 from app.text.titles import (
     display_title,
@@ -25,7 +22,7 @@ from app.text.titles import (
 from ingest.worker import Worker
 from tests import pdfgen
 from tests.factories import get_document, settle, store_upload
-from tests.webclient import dom, login, make_user, post_upload
+from tests.webclient import dom, post_upload
 
 FAQ_MD = (
     "# FAQ\n\n## How do I reset the flux capacitor?\n\n"
@@ -42,14 +39,6 @@ MAN_MD = (
 @pytest.fixture
 def backend() -> str:
     return "sqlite"
-
-
-@pytest.fixture
-def admin(rt: Runtime) -> Iterator[TestClient]:
-    make_user(rt, "root", Role.ADMIN)
-    with TestClient(create_app(runtime=rt)) as c:
-        login(c, "root")
-        yield c
 
 
 @pytest.mark.parametrize(

@@ -280,40 +280,18 @@ def accept_uploads(
     max_attempts: int = 5,
     uploaded_by: User | None = None,
     tags: Iterable[str] = (),
+    into: list[UploadOutcome] | None = None,
 ) -> list[UploadOutcome]:
     """Stage and record each file (flushed, not committed); one bad file rejects only itself.
 
     Every accepted file gets ``tags`` (see :func:`parse_tags`); duplicates keep their own.
     A file that the disk refuses (full, read-only) is rejected with a storage reason
-    (:attr:`UploadOutcome.storage_status`); the files before it stay accepted.
+    (:attr:`UploadOutcome.storage_status`); the files before it stay accepted. Outcomes
+    are appended to ``into`` as they happen (a new list if None), so a caller whose
+    commit fails still knows how far the files got.
     """
-    outcomes: list[UploadOutcome] = []
-    _accept_into(
-        outcomes,
-        session,
-        collection=collection,
-        files=files,
-        files_dir=files_dir,
-        max_bytes=max_bytes,
-        max_attempts=max_attempts,
-        uploaded_by=uploaded_by,
-        tags=list(tags),
-    )
-    return outcomes
-
-
-def _accept_into(
-    outcomes: list[UploadOutcome],
-    session: Session,
-    *,
-    collection: Collection,
-    files: Iterable[tuple[str, BinaryIO]],
-    files_dir: Path,
-    max_bytes: int,
-    max_attempts: int,
-    uploaded_by: User | None,
-    tags: list[str],
-) -> None:
+    outcomes = into if into is not None else []
+    tags = list(tags)
     for name, stream in files:
         try:
             staged = stage_upload(stream, filename=name, files_dir=files_dir, max_bytes=max_bytes)
@@ -337,6 +315,7 @@ def _accept_into(
             continue
         result: Literal["duplicate", "accepted"] = "duplicate" if added.duplicate else "accepted"
         outcomes.append(UploadOutcome(staged.filename, result, document_id=added.document.id))
+    return outcomes
 
 
 def upload_files(
@@ -359,8 +338,7 @@ def upload_files(
     files = list(files)
     outcomes: list[UploadOutcome] = []
     try:
-        _accept_into(
-            outcomes,
+        accept_uploads(
             session,
             collection=collection,
             files=files,
@@ -368,7 +346,8 @@ def upload_files(
             max_bytes=max_bytes,
             max_attempts=max_attempts,
             uploaded_by=uploaded_by,
-            tags=list(tags),
+            tags=tags,
+            into=outcomes,
         )
         session.commit()
         return outcomes
