@@ -12,17 +12,24 @@ explanation, is packed on its own, so two questions never share a chunk and a qu
 is parted from its answer only when the unit alone is over budget (every piece keeps
 the unit's kind and question). An exam part header found in the text ("二、选择题") is
 added to the heading path of the questions under it.
+
+In a man page converted to Markdown, each option of an option list (its term line and
+description) is packed on its own in the same way, and its term as plain text is added
+to the heading path ("OPTIONS > -A NUM, --after-context=NUM"), so a passage starts with
+the option it describes and never ends with the next option's name. Like sections,
+short options are not merged with their neighbours.
 """
 
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 
 from app.text.tokens import TOKEN_RE, count_tokens
-from ingest.structure import question_headings, units
+from ingest.structure import looks_like_man_page, question_headings, units
 from ingest.types import Block, BlockKind, Chunk, ParsedDocument
 
 # End of a sentence: CJK stops need no space after them, Latin ones do (3.14, e.g).
@@ -42,10 +49,11 @@ def chunk(doc: ParsedDocument, *, max_tokens: int = 400) -> list[Chunk]:
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
     chunks: list[Chunk] = []
+    man_page = looks_like_man_page(doc.blocks)
     for path, blocks, question in _section_bodies(doc.blocks):
-        for unit in units(path, blocks, question):
+        for unit in units(path, blocks, question, man_page=man_page):
             unit_path = (*path, unit.part) if unit.part else path
-            for text, pages in _pack(list(unit.blocks), max_tokens):
+            for text, pages in _pack(list(unit.blocks), max_tokens, lead=unit.option):
                 known = [p for p in pages if p is not None]
                 chunks.append(
                     Chunk(
@@ -104,11 +112,19 @@ def _section_bodies(
             )
 
 
-def _pack(blocks: list[Block], max_tokens: int) -> Iterator[tuple[str, list[int | None]]]:
-    """Greedily pack blocks (or the pieces of an oversized one) into texts within budget."""
+def _pack(
+    blocks: list[Block], max_tokens: int, *, lead: bool = False
+) -> Iterator[tuple[str, list[int | None]]]:
+    """Greedily pack blocks (or the pieces of an oversized one) into texts within budget.
+
+    With ``lead`` (a man-page option), a first piece of one line (the option's term) is
+    never a chunk alone: the piece after it is cut to fit beside it.
+    """
     parts: list[str] = []
     pages: list[int | None] = []
     used = 0
+    only_lead = False  # the chunk so far is the lead line alone
+    started = False  # a piece has been placed
     for block in blocks:
         cost = count_tokens(block.text)
         if cost <= max_tokens:
@@ -116,17 +132,32 @@ def _pack(blocks: list[Block], max_tokens: int) -> Iterator[tuple[str, list[int 
             sep = "\n\n"
         else:
             # Start an oversized block on a fresh chunk so it is cut at its own seams.
-            if parts:
+            if parts and not only_lead:
                 yield _join(parts), pages
                 parts, pages, used = [], [], 0
             pieces = _split_block(block.text, max_tokens)
             sep = ""  # the pieces keep their own line ends and spaces
-        for piece, piece_cost in pieces:
+        # Each piece with what goes before it (the pieces of an oversized block keep their
+        # own line ends; its first may follow a lead line).
+        queue = deque(
+            (piece, piece_cost, "\n\n" if k == 0 else sep)
+            for k, (piece, piece_cost) in enumerate(pieces)
+        )
+        while queue:
+            piece, piece_cost, piece_sep = queue.popleft()
             if parts and used + piece_cost > max_tokens:
-                yield _join(parts), pages
-                parts, pages, used = [], [], 0
-            if parts and sep:
-                parts.append(sep)
+                if only_lead and used < max_tokens:
+                    # Cut the piece so that its start fits beside the lead.
+                    head, *rest = _split_block(piece, max_tokens - used)
+                    queue.extendleft((text, c, "") for text, c in reversed(rest))
+                    piece, piece_cost = head
+                else:
+                    yield _join(parts), pages
+                    parts, pages, used = [], [], 0
+            if parts and piece_sep:
+                parts.append(piece_sep)
+            only_lead = lead and not started and "\n" not in piece.strip()
+            started = True
             parts.append(piece)
             pages.append(block.page)
             used += piece_cost

@@ -20,6 +20,19 @@ The chunker asks two things of this module:
     explanation line. Items numbered in another style inside a run ("(1)" sub-questions
     of "1.") stay inside their item.
 
+The chunker also asks ``looks_like_man_page`` of the whole document (see below); in a
+man page converted to Markdown, ``units`` further divides a section into its options:
+
+  - Man-page options: a line that is an option term alone (``**-A** *NUM*, **--after-
+    context=***NUM*``, ``*KillUserProcesses=*``; only option names, their arguments and
+    separators, in any inline markup) followed by its description: a block of its own
+    followed by a paragraph, quote or indented block, or the first line of a paragraph
+    that ends in a hard line break (or whose next line is indented or a ``:``
+    definition). Each option runs up to the next option term or, when its description
+    is indented (a quote or indented code), up to the first ordinary paragraph after
+    it. It takes two or more options in a section. The option term, as plain text,
+    is the unit's ``part``: it names the passage in the heading path.
+
 Units never drop, reorder or add text: a section's units, read in order, are its blocks
 (a block cut between two units becomes two blocks of the same kind and page).
 """
@@ -29,8 +42,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import pairwise
 
+from markdown_it import MarkdownIt
+
+from app.text.inline import inline_text
+from app.text.titles import man_page_title
 from ingest.types import Block, BlockKind, ChunkKind
 
 # Longest question text kept; a stem that runs on (an exam item without options) is cut.
@@ -155,19 +173,42 @@ _PRIVATE_USE = re.compile(r"[\ue000-\uf8ff]")
 
 _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
 
+# Man-page option terms (as plain text): option names ("-A", "--after-context",
+# "KillUserProcesses="), each with an attached value ("=NUM", "[=WHEN]") and up to two
+# argument words ("-A NUM", "-o <file>"), separated by commas or bars.
+_OPTION_NAME = r"(?:--?[A-Za-z0-9?#@][\w.+#@?-]*|[A-Za-z_][\w.:-]*=)[^\s,|]*"
+_OPTION_ARG = r"(?:\s+[^\s,|;:!?]{1,24})"
+_OPTION_TERM = re.compile(
+    rf"^{_OPTION_NAME}{_OPTION_ARG}{{0,2}}(?:\s*[,|]\s*{_OPTION_NAME}{_OPTION_ARG}{{0,2}})*$"
+)
+_MAX_TERM_SOURCE_CHARS = 300
+_MAX_TERM_CHARS = 160
+# Hyphens groff and converters write for "-": U+2010, U+2011, U+2012, U+2212, U+FE63, U+FF0D.
+_OPTION_DASHES = re.compile(r"[\u2010-\u2012\u2212\ufe63\uff0d]")
+# "- -after-context": two hyphens parted by a thin, hair or zero-width space.
+_SPLIT_DOUBLE_DASH = re.compile(r"(?<![\w-])-[\u2006\u2009\u200a\u200b\u202f]-(?=\w)")
+# A description line after a term in the same paragraph: indented or a definition.
+_DEFINITION_LINE = re.compile(r"^(?: {2,}|\t|:\s)")
+# Blocks that can hold an option's description, and those that are indented.
+_DESCRIPTION_KINDS = (BlockKind.PARAGRAPH, BlockKind.QUOTE, BlockKind.CODE, BlockKind.LIST)
+_INDENTED_KINDS = (BlockKind.QUOTE, BlockKind.CODE)
+
 
 @dataclass(frozen=True, slots=True)
 class Unit:
     """A run of a section's blocks that is chunked on its own.
 
-    ``part`` is an exam part header found in the text ("二、选择题（每题 3 分）") that heads
-    this unit; the chunker adds it to the heading path.
+    ``part`` is an exam part header found in the text ("二、选择题（每题 3 分）") or a man
+    page's option term ("-A NUM, --after-context=NUM") that heads this unit; the chunker
+    adds it to the heading path. ``option`` marks a man page's option: its first line
+    (the term) is never packed into a chunk alone.
     """
 
     kind: ChunkKind
     blocks: tuple[Block, ...]
     question: str | None = None
     part: str | None = None
+    option: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,18 +284,24 @@ def _strip_heading_marks(heading: str) -> str:
 
 
 def units(
-    path: tuple[str, ...], blocks: Sequence[Block], question: str | None = None
+    path: tuple[str, ...],
+    blocks: Sequence[Block],
+    question: str | None = None,
+    *,
+    man_page: bool = False,
 ) -> list[Unit]:
     """Divide one section's body into units (one, of kind SECTION, when nothing is found).
 
     ``question`` is the section's heading as a question (see ``question_headings``): the
-    whole body is then its answer, one unit.
+    whole body is then its answer, one unit. ``man_page`` (see ``looks_like_man_page``)
+    looks for option lists first.
     """
     body = tuple(blocks)
     lines = _lines(body)
     if question is not None:
         return [Unit(_faq_or_exam(lines, 0, len(lines)), body, question)]
-    found = _faq_units(path, body, lines) or _exam_units(path, body, lines)
+    found = _option_units(body, lines) if man_page else []
+    found = found or _faq_units(path, body, lines) or _exam_units(path, body, lines)
     return found or [Unit(ChunkKind.SECTION, body)]
 
 
@@ -317,6 +364,105 @@ def _split(
     if pos < len(lines):
         add(pos, len(lines), ChunkKind.SECTION, None, None)
     return out
+
+
+# ---------------------------------------------------------------- man-page options
+
+
+def looks_like_man_page(blocks: Sequence[Block]) -> bool:
+    """Whether a parsed document is a man page, by the test that titles it "find(1)"
+    (``app.text.titles.man_page_title``): its first heading is NAME (or 名称) and the
+    paragraph after it reads like "find - search for files"."""
+    first = next((i for i, b in enumerate(blocks) if b.kind is BlockKind.HEADING), None)
+    if first is None:
+        return False
+    paragraph = next((b.text for b in blocks[first + 1 :] if b.kind is not BlockKind.HEADING), None)
+    return man_page_title("", blocks[first].text, paragraph) is not None
+
+
+def option_term(line: str) -> str | None:
+    """The plain text of a line that is an option term alone, else None.
+
+    "**-A** *NUM*, **--after-context=***NUM*  " -> "-A NUM, --after-context=NUM";
+    "*KillOnlyUsers=*, *KillExcludeUsers=*" -> "KillOnlyUsers=, KillExcludeUsers=".
+    A hard line break at the end and a colon after the term are dropped.
+    """
+    source = line.strip().removesuffix("\\").strip()
+    if not source or len(source) > _MAX_TERM_SOURCE_CHARS:
+        return None
+    inline = _inline_parser().parseInline(source)
+    text = inline_text(inline[0]) if inline else source
+    # Stray emphasis marks the converter left unbalanced ("** --include=**PATTERN").
+    text = text.replace("*", "")
+    # groff's hyphens and minus signs; "- -after-context" with a hair space between.
+    text = _OPTION_DASHES.sub("-", text)
+    text = _SPLIT_DOUBLE_DASH.sub("--", text)
+    text = _SPACES.sub(" ", text).strip().rstrip(":：").rstrip()
+    if len(text) > _MAX_TERM_CHARS or _CJK_CHAR.search(text) or not _OPTION_TERM.match(text):
+        return None
+    return text
+
+
+@lru_cache(maxsize=1)
+def _inline_parser() -> MarkdownIt:
+    return MarkdownIt("commonmark")
+
+
+def _option_units(blocks: Sequence[Block], lines: Sequence[_Line]) -> list[Unit]:
+    """Each option term with its description, one SECTION unit named by the term."""
+    terms: list[tuple[int, str]] = []  # (line index, term)
+    last = -2  # line of the last term seen
+    for i in range(len(lines)):
+        term = _term_at(blocks, lines, i)
+        if term is None:
+            continue
+        if terms and i == last + 1:
+            # "-R" then "-r" then one description: one option with both names.
+            terms[-1] = (terms[-1][0], f"{terms[-1][1]}, {term}")
+        else:
+            terms.append((i, term))
+        last = i
+    if len(terms) < 2:
+        return []
+    spans: list[tuple[int, int, ChunkKind, str | None, str | None]] = []
+    for k, (start, term) in enumerate(terms):
+        end = terms[k + 1][0] if k + 1 < len(terms) else len(lines)
+        spans.append((start, _option_end(blocks, lines, start, end), ChunkKind.SECTION, None, term))
+    # The units between options (text before the first one) have no part.
+    return [replace(u, option=u.part is not None) for u in _split(blocks, lines, spans)]
+
+
+def _term_at(blocks: Sequence[Block], lines: Sequence[_Line], i: int) -> str | None:
+    """The option term that line ``i`` is, when it starts a paragraph and a description."""
+    line = lines[i]
+    block = blocks[line.block]
+    if not line.scan or line.index != 0 or block.kind is not BlockKind.PARAGRAPH:
+        return None
+    nxt = lines[i + 1] if i + 1 < len(lines) else None
+    if nxt is None:
+        return None  # a term with no description
+    if nxt.block == line.block:
+        # Term and description in one paragraph: a hard break ends the term's line, or
+        # the description is indented or a definition (": ...").
+        hard_break = line.text.rstrip("\n").endswith(("  ", "\\"))
+        if not (hard_break or _DEFINITION_LINE.match(nxt.text)):
+            return None
+    elif blocks[nxt.block].kind not in _DESCRIPTION_KINDS:
+        return None
+    return option_term(line.text)
+
+
+def _option_end(blocks: Sequence[Block], lines: Sequence[_Line], start: int, end: int) -> int:
+    """Where an option's description ends: at ``end`` (the next term), or, when it is
+    indented (quotes, indented code), at the first ordinary paragraph after it."""
+    term_block = lines[start].block
+    first = next((j for j in range(start + 1, end) if lines[j].block != term_block), end)
+    if first == end or blocks[lines[first].block].kind not in _INDENTED_KINDS:
+        return end
+    for j in range(first, end):
+        if blocks[lines[j].block].kind not in (*_INDENTED_KINDS, BlockKind.LIST):
+            return j
+    return end
 
 
 # ---------------------------------------------------------------- FAQ lines

@@ -170,9 +170,7 @@ def document_page(
         html = rendered.html
         for h in rendered.headings:
             anchors.setdefault(h.text, h.anchor)
-    views = [
-        ChunkView(c, anchors.get(c.heading_path[-1]) if c.heading_path else None) for c in chunks
-    ]
+    views = [ChunkView(c, _nearest_anchor(c.heading_path, anchors)) for c in chunks]
     collection = collections.get(session, doc.collection_id)
     ctx = {
         "doc": doc,
@@ -280,3 +278,12 @@ def upload(
     )
     ctx = _upload_ctx(rt, session, items=items, chosen=col.name)
     return render(request, "upload.html", ctx, block="upload_results")
+
+
+def _nearest_anchor(path: list[str] | None, anchors: dict[str, str]) -> str | None:
+    """The anchor of the deepest entry of a chunk's heading path that is a rendered
+    heading: a man-page option or an exam part is named in the path but is no heading."""
+    for entry in reversed(path or []):
+        if entry in anchors:
+            return anchors[entry]
+    return None
