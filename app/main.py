@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -33,6 +34,7 @@ from app.runtime import Runtime
 from app.search.pages import router as search_pages
 from app.search.routes import router as search_router
 from app.settings import Settings, get_settings
+from app.text.dictionary import dictionary
 from app.web import WEB_DIR, make_templates
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ def create_app(
         if generated:
             announce_admin_password(generated)
         app.state.runtime = rt
+        # The cross-lingual dictionary takes seconds to parse: not on a reader's request.
+        threading.Thread(target=dictionary, name="dictionary", daemon=True).start()
         stops = [start(rt) for start in services or []]
         try:
             yield

@@ -29,6 +29,12 @@ class Runtime:
     # The optional rerank stage (KB_RERANK_URL and KB_RERANK_MODEL); no network until used.
     reranker: Reranker | None = field(default=None)
     token_usage: TokenUsage = field(init=False)
+    # Per collection id: (its version, chunks per language), so search counts a
+    # collection's languages once per change of it rather than once per query
+    # (app/search/service.py, _language_share).
+    language_counts: dict[int, tuple[int, dict[str | None, int]]] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.token_usage = TokenUsage(self.sessions)

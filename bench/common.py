@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,3 +30,25 @@ def pct(values: list[float], q: float) -> float:
 def load_queries(path: Path) -> list[str]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line)["query"] for line in f if line.strip()]
+
+
+def parse_weights(text: str) -> Any:
+    """FusionWeights from "translated=0,sentences=0.2,verbatim=0" (the rest default), so a
+    run can switch levers off one by one; "" gives the defaults."""
+    from dataclasses import fields
+
+    from app.search.fusion import FusionWeights
+
+    kinds = {f.name: f.type for f in fields(FusionWeights)}
+    values: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        if name not in kinds:
+            raise SystemExit(f"unknown weight {name!r}: use one of {', '.join(kinds)}")
+        kind = str(kinds[name])
+        values[name] = (
+            value not in ("0", "false", "no")
+            if kind == "bool"
+            else (float(value) if kind == "float" else int(value) if kind == "int" else value)
+        )
+    return FusionWeights(**values)

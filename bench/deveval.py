@@ -21,11 +21,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from common import DEV_EVAL
+from common import DEV_EVAL, parse_weights
 from sqlalchemy import func, select
 
 from app.documents.models import Chunk
 from app.runtime import Runtime
+from app.search.fusion import FusionWeights
 from app.search.service import search
 from app.settings import Settings
 
@@ -40,11 +41,15 @@ def load_check() -> ModuleType:
 
 
 def run_queries(
-    rt: Runtime, queries: list[dict[str, Any]], k: int, mode: str = "hybrid"
+    rt: Runtime,
+    queries: list[dict[str, Any]],
+    k: int,
+    mode: str = "hybrid",
+    weights: FusionWeights | None = None,
 ) -> list[dict[str, Any]]:
     lines = []
     for q in queries:
-        hits = search(rt, query=q["query"], k=k, mode=mode).hits
+        hits = search(rt, query=q["query"], k=k, mode=mode, weights=weights).hits
         results = [
             {"file": h.file, "heading_path": h.heading_path, "text": h.text, "kind": h.kind}
             for h in hits
@@ -93,13 +98,17 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--mode", default="hybrid", choices=("hybrid", "dense", "lexical"))
     ap.add_argument("--run", type=Path, help="also write the run (check.py's format) here")
+    ap.add_argument(
+        "--weights", default="", help="fusion levers, e.g. translated=0,sentences=0,verbatim=0"
+    )
     args = ap.parse_args()
 
     logging.disable(logging.INFO)
     check = load_check()
     rt = Runtime.create(Settings(data_dir=args.data_dir))
     try:
-        run = run_queries(rt, check.load_queries(), args.k, args.mode)
+        weights = parse_weights(args.weights)
+        run = run_queries(rt, check.load_queries(), args.k, args.mode, weights)
         stats = chunk_stats(rt)
     finally:
         rt.close()
@@ -107,8 +116,14 @@ def main() -> None:
     with open(out_path, "w", encoding="utf-8") as f:
         for line in run:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    report = {"run": str(out_path), "mode": args.mode, **stats, "groups": grade(check, run)}
-    print(json.dumps(report, indent=2))
+    report = {
+        "run": str(out_path),
+        "mode": args.mode,
+        "weights": args.weights,
+        **stats,
+        "groups": grade(check, run),
+    }
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

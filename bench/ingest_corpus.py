@@ -86,7 +86,6 @@ def main() -> None:
                 "embed_chunks_per_s": round(chunks / max(stages["embed"], 1e-9), 1),
                 "data_dir": str(data_dir),
             },
-            indent=2,
         )
     )
 

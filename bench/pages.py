@@ -58,7 +58,7 @@ def main() -> None:
                 "mean": round(statistics.fmean(ms), 2),
             }
     rt.close()
-    print(json.dumps({"requests_per_page": len(queries) * args.repeat, "ms": out}, indent=2))
+    print(json.dumps({"requests_per_page": len(queries) * args.repeat, "ms": out}))
 
 
 if __name__ == "__main__":

@@ -154,7 +154,6 @@ def main() -> None:
                     "chunks_per_s": round(chunks / max(chunk_s, 1e-9), 1),
                 },
             },
-            indent=2,
             ensure_ascii=False,
         )
     )

@@ -208,7 +208,6 @@ def main() -> None:
                 "ratio": round(bare_s / pipe_s, 3),
                 "gpu_idle_s_by_tenth_of_the_run": gaps,
             },
-            indent=2,
         )
     )
 

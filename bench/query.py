@@ -12,7 +12,7 @@ import json
 import statistics
 from pathlib import Path
 
-from common import DEFAULT_QUERIES, load_queries, pct
+from common import DEFAULT_QUERIES, load_queries, parse_weights, pct
 
 from app.runtime import Runtime
 from app.search.service import search
@@ -26,6 +26,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--modes", default="hybrid,dense,lexical", help="comma-separated")
+    ap.add_argument(
+        "--weights", default="", help="fusion levers, e.g. translated=0,sentences=0,verbatim=0"
+    )
     args = ap.parse_args()
 
     rt = Runtime.create(Settings(data_dir=args.data_dir))
@@ -33,21 +36,28 @@ def main() -> None:
         col = rt.collection(s)
         embedder = col.embedder
     queries = load_queries(args.queries)
+    weights = parse_weights(args.weights)
     search(rt, query=queries[0], k=args.k)  # load the model and the index first
     by_mode: dict[str, dict[str, dict[str, float]]] = {}
     for mode in args.modes.split(","):
         timings: dict[str, list[float]] = {}
         for _ in range(args.repeat):
             for q in queries:
-                for stage, ms in search(rt, query=q, k=args.k, mode=mode).timings.items():
+                result = search(rt, query=q, k=args.k, mode=mode, weights=weights)
+                for stage, ms in result.timings.items():
                     timings.setdefault(stage, []).append(ms)
         by_mode[mode] = {
             stage: {"p50": pct(v, 0.5), "p95": pct(v, 0.95), "mean": round(statistics.fmean(v), 2)}
             for stage, v in timings.items()
         }
     rt.close()
-    out = {"embedder": embedder, "queries": len(queries) * args.repeat, "ms": by_mode}
-    print(json.dumps(out, indent=2))
+    out = {
+        "embedder": embedder,
+        "weights": args.weights,
+        "queries": len(queries) * args.repeat,
+        "ms": by_mode,
+    }
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def main() -> None:
                 off.setdefault(item["lang"], []).append(item["query"])
     reports = [measure(d, dev, off, args.min_flagged) for d in args.data_dir]
     for r in reports:
-        print(json.dumps(r, ensure_ascii=False, indent=2))
+        print(json.dumps(r, ensure_ascii=False))
     last = {
         r["embedder"]: {
             "threshold": r["dense_cosine"]["threshold"],

@@ -37,7 +37,7 @@ from app.collections import model_switch
 from app.collections.models import Collection
 from app.collections.service import bump_version
 from app.db import transaction, utcnow
-from app.documents.models import DOCUMENT_TAG, Document, DocumentTag
+from app.documents.models import DOCUMENT_TAG, ChunkSentences, Document, DocumentTag
 from app.documents.models import Chunk as ChunkRow
 from app.documents.service import original_path
 from app.embedding.base import Embedder, EmbedderInputError, Vectors
@@ -47,12 +47,14 @@ from app.jobs.models import Job, JobStatus
 from app.lifecycle import Outcome
 from app.runtime import Runtime
 from app.text.language import detect_language
+from app.text.plain import plain_passage
 from app.text.tags import tag_identity
 from app.text.terms import index_text
 from app.vectors.index import bytes_to_vectors, vector_to_bytes
 from ingest.chunk import chunk as chunk_document
 from ingest.errors import IngestError
 from ingest.sandbox import parse_isolated
+from ingest.sentences import embed_sentences, known_sentence_vectors
 from ingest.titles import document_title
 from ingest.types import Chunk, ParsedDocument
 
@@ -216,6 +218,7 @@ class Prepared:
     worker_id: str
     path: Path
     filename: str
+    doc_type: str
     collection_id: int
     collection: str  # the collection's name, model and dimension as recorded at the start
     embedder: str
@@ -232,13 +235,18 @@ class Chunked:
     parsed: ParsedDocument
     chunks: tuple[Chunk, ...]
     texts: tuple[str, ...]  # what is embedded, one per chunk
-    language: str | None
+    language: str | None  # the document's: the main language of its prose
+    # Each chunk's own language (its document's where its prose is too little to tell).
+    languages: tuple[str | None, ...]
 
 
 @dataclass(frozen=True)
 class Embedded:
     vectors: Vectors
     reused: int
+    # Per chunk, its sentences' vectors as one blob (b"": none); empty when the embedder
+    # keeps no sentence vectors (ingest/sentences.py).
+    sentences: tuple[bytes, ...] = ()
 
 
 # -- the stages -----------------------------------------------------------------------------
@@ -262,6 +270,7 @@ def prepare(rt: Runtime, job_id: int, document_id: int, worker_id: str) -> Prepa
             worker_id=worker_id,
             path=original_path(rt.settings.files_dir, doc),
             filename=doc.filename,
+            doc_type=doc.doc_type,
             collection_id=collection.id,
             collection=collection.name,
             embedder=collection.embedder,
@@ -289,12 +298,20 @@ def parse_and_chunk(rt: Runtime, p: Prepared, progress: Progress, times: StageTi
     times.chunk = time.perf_counter() - t0
     if not chunks:
         raise IngestError("no text was found in the file")
+    language = detect_language(parsed.text)
     return Chunked(
         parsed=parsed,
         chunks=tuple(chunks),
         texts=tuple(c.embed_text for c in chunks),
-        language=detect_language(parsed.text),
+        language=language,
+        languages=chunk_languages(chunks, language),
     )
+
+
+def chunk_languages(chunks: Sequence[Chunk], document: str | None) -> tuple[str | None, ...]:
+    """The language of each chunk's own prose; ``document`` (the document's language)
+    where a chunk's cannot be told: only code, digits, a word or two."""
+    return tuple(detect_language(c.text, strict=True) or document for c in chunks)
 
 
 def _start_embedding(rt: Runtime, document_id: int) -> None:
@@ -304,11 +321,11 @@ def _start_embedding(rt: Runtime, document_id: int) -> None:
             lifecycle.start_embedding(doc)
 
 
-def _known_or_none(rt: Runtime, collection_id: int, texts: Sequence[str]) -> dict[str, bytes]:
+def _known_or_none(rt: Runtime, lookup: Callable[[Session], dict[str, bytes]]) -> dict[str, bytes]:
     """Stored vectors to reuse; none during an outage (reuse saves work, nothing more)."""
     try:
         with rt.sessions() as s:
-            return _known_vectors(s, collection_id, {content_hash(t) for t in texts})
+            return lookup(s)
     except Exception as exc:
         cause = outages.transient_cause(exc)
         if cause is None:
@@ -323,7 +340,9 @@ def embed(rt: Runtime, p: Prepared, c: Chunked, progress: Progress, times: Stage
         f"status of document {p.document_id}", partial(_start_embedding, rt, p.document_id)
     )
     progress(0.1, f"embedding {len(c.chunks)} chunks")
-    known = _known_or_none(rt, p.collection_id, c.texts)
+    known = _known_or_none(
+        rt, lambda s: _known_vectors(s, p.collection_id, {content_hash(t) for t in c.texts})
+    )
     embedder = rt.embedders.get(p.embedder)
     ensure_same_model(
         EmbedderSpec(embedder.name, embedder.model, embedder.dim),
@@ -338,12 +357,29 @@ def embed(rt: Runtime, p: Prepared, c: Chunked, progress: Progress, times: Stage
         batch_size=texts_per_call(embedder, rt.settings.embed_batch_size),
         known=known,
         on_batch=lambda done, total: progress(
-            0.1 + 0.85 * done / max(total, 1), f"embedded {done} of {total} chunks"
+            0.1 + (0.4 if embedder.sentence_vectors else 0.85) * done / max(total, 1),
+            f"embedded {done} of {total} chunks",
         ),
     )
+    sentences: tuple[bytes, ...] = ()
+    if embedder.sentence_vectors:
+        hashes = [content_hash(t) for t in c.texts]
+        sentences = embed_sentences(
+            embedder,
+            # The passages as people read them (what Ask and snippets split).
+            [plain_passage(ch.text, p.doc_type) for ch in c.chunks],
+            hashes,
+            batch_size=texts_per_call(embedder, rt.settings.embed_batch_size),
+            known=_known_or_none(
+                rt, lambda s: known_sentence_vectors(s, p.collection_id, p.model, set(hashes))
+            ),
+            on_batch=lambda done, total: progress(
+                0.5 + 0.45 * done / max(total, 1), f"embedded {done} of {total} sentences"
+            ),
+        )
     times.embed = time.perf_counter() - t0
     times.embedded, times.reused = len(c.texts) - reused, reused
-    return Embedded(vectors, reused)
+    return Embedded(vectors, reused, sentences)
 
 
 def commit(rt: Runtime, p: Prepared, c: Chunked, e: Embedded) -> bool:
@@ -371,7 +407,7 @@ def _commit_once(rt: Runtime, p: Prepared, c: Chunked, e: Embedded) -> bool:
         model_switch.ensure_unchanged(
             s, p.collection_id, embedder=p.embedder, model=p.model, dim=p.dim
         )
-        _store(s, doc, c.chunks, c.texts, e.vectors)
+        _store(s, doc, c, e, model=p.model)
         doc.title = document_title(c.parsed, p.filename)
         _store_tags(s, doc, c.parsed.tags)
         doc.language = c.language
@@ -566,27 +602,34 @@ def _store_tags(s: Session, doc: Document, tags: Sequence[str]) -> None:
     s.flush()
 
 
-def _store(
-    s: Session, doc: Document, chunks: Sequence[Chunk], texts: Sequence[str], vectors: Vectors
-) -> None:
-    """Replace the document's chunks (a re-ingest leaves no old rows behind)."""
+def _store(s: Session, doc: Document, c: Chunked, e: Embedded, *, model: str) -> None:
+    """Replace the document's chunks (a re-ingest leaves no old rows behind), with their
+    sentence vectors where there are any."""
     s.execute(delete(ChunkRow).where(ChunkRow.document_id == doc.id))
-    s.add_all(
+    rows = [
         ChunkRow(
             document_id=doc.id,
             collection_id=doc.collection_id,
-            ordinal=c.ordinal,
-            heading_path=list(c.heading_path),
-            text=c.text,
-            page_start=c.page_start,
-            page_end=c.page_end,
-            token_count=c.token_count,
-            kind=c.kind.value,
-            question=c.question,
+            ordinal=ch.ordinal,
+            heading_path=list(ch.heading_path),
+            text=ch.text,
+            page_start=ch.page_start,
+            page_end=ch.page_end,
+            token_count=ch.token_count,
+            kind=ch.kind.value,
+            question=ch.question,
             content_hash=content_hash(t),
             vector=vector_to_bytes(v),
-            search_terms=index_text(c.heading_path, c.text),
+            search_terms=index_text(ch.heading_path, ch.text),
+            language=lang,
         )
-        for c, t, v in zip(chunks, texts, vectors, strict=True)
+        for ch, t, v, lang in zip(c.chunks, c.texts, e.vectors, c.languages, strict=True)
+    ]
+    s.add_all(rows)
+    s.flush()
+    s.add_all(
+        ChunkSentences(chunk_id=row.id, model=model, vectors=blob)
+        for row, blob in zip(rows, e.sentences, strict=False)
+        if blob
     )
     s.flush()

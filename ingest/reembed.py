@@ -26,7 +26,9 @@ from app.jobs.models import Job
 from app.lifecycle import Outcome
 from app.runtime import Runtime
 from app.text.embed import embed_text_for
+from app.text.plain import plain_passage
 from app.vectors.index import vector_to_bytes
+from ingest.sentences import embed_sentences
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +54,32 @@ def reembed_batch(rt: Runtime, collection_id: int, *, batch: int) -> int:
         return 0
     embedder = rt.embedders.get(todo.embedder)
     vectors = embedder.embed_documents(
-        [embed_text_for(hp or [], text) for _, hp, text in todo.rows]
+        [embed_text_for(hp or [], text) for _, hp, text, _ in todo.rows]
     )
     if vectors.shape[1] != todo.dim:
         raise EmbedderError(f"the new model returned {vectors.shape[1]} dimensions, not {todo.dim}")
+    sentences: tuple[bytes, ...] = ()
+    if embedder.sentence_vectors:
+        texts = [plain_passage(text, doc_type) for _, _, text, doc_type in todo.rows]
+        ids = [str(chunk_id) for chunk_id, *_ in todo.rows]
+        sentences = embed_sentences(embedder, texts, ids, batch_size=batch, known={})
     with transaction(rt.sessions) as s:
         model_switch.store_next_vectors(
             s,
             [
                 (chunk_id, vector_to_bytes(vec))
-                for (chunk_id, _, _), vec in zip(todo.rows, vectors, strict=True)
+                for (chunk_id, *_), vec in zip(todo.rows, vectors, strict=True)
             ],
         )
+        if sentences:
+            model_switch.store_next_sentences(
+                s,
+                todo.model,
+                [
+                    (chunk_id, blob)
+                    for (chunk_id, *_), blob in zip(todo.rows, sentences, strict=True)
+                ],
+            )
     return len(todo.rows)
 
 

@@ -158,8 +158,8 @@ def test_kind_filter_returns_k_matching_results_despite_closer_sections(
 ) -> None:
     q = "When does the nightly backup run and how long are backups kept?"
     unfiltered = search(rt, query=q, k=3).hits
-    assert {h.document_id for h in unfiltered} <= {docs["backup"], docs["guide"]}
-    assert all(h.kind == "section" for h in unfiltered)
+    # Sections are closer: a filter applied after the top 3 would leave one hit at most.
+    assert sum(h.kind == "section" for h in unfiltered) >= 2
 
     for kind, doc in (("faq", "faq"), ("question", "exam")):
         hits = search(rt, query=q, k=3, filters=SearchFilters(kind=kind)).hits

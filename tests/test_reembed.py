@@ -14,7 +14,7 @@ from app.auth.models import Role
 from app.collections import model_switch
 from app.collections.models import Collection
 from app.db import transaction
-from app.documents.models import Chunk
+from app.documents.models import Chunk, ChunkSentences
 from app.main import create_app
 from app.runtime import Runtime
 from app.search.service import search
@@ -55,6 +55,7 @@ def test_model_change_reembeds_in_background_then_switches_atomically(mrt: Runti
     assert _vector_sizes(mrt) == {512 * 2}
     with mrt.sessions() as s:
         before = s.scalar(select(func.count(Chunk.id)))
+        assert s.scalar(select(func.count()).select_from(ChunkSentences)) == before
     question = "How many days do I have to submit a travel expense claim?"
     assert search(mrt, query=question, k=1).hits[0].file == "expenses.md"
 
@@ -86,6 +87,9 @@ def test_model_change_reembeds_in_background_then_switches_atomically(mrt: Runti
     assert (col.embedder, col.model, col.dim) == ("openai", col.model, NEW_DIM)
     assert col.next_embedder is None and col.next_dim is None
     assert _vector_sizes(mrt) == {NEW_DIM * 2}  # the old vectors are gone
+    with mrt.sessions() as s:
+        # So are the old model's sentence vectors (the openai embedder keeps none).
+        assert s.scalar(select(func.count()).select_from(ChunkSentences)) == 0
     with mrt.sessions() as s:
         assert s.scalar(select(func.count(Chunk.id)).where(Chunk.next_vector.is_not(None))) == 0
         after = s.scalar(select(func.count(Chunk.id)))

@@ -29,12 +29,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.collections.models import Collection
 from app.collections.service import CollectionError, bump_version
-from app.documents.models import Chunk
+from app.documents.models import Chunk, ChunkSentences, Document
 from app.embedding.registry import EmbedderSpec
 from app.jobs import service as jobs
 from app.jobs.models import Job, JobKind
@@ -53,8 +53,9 @@ class Batch:
     """Chunks still lacking their new-model vector, and the model to embed them with."""
 
     embedder: str
+    model: str
     dim: int
-    rows: tuple[tuple[int, list[str], str], ...]  # chunk id, heading path, text
+    rows: tuple[tuple[int, list[str], str, str], ...]  # chunk id, heading path, text, doc type
 
 
 def start_reembed(session: Session, collection: Collection, *, spec: EmbedderSpec) -> Job:
@@ -81,6 +82,7 @@ def cancel_reembed(session: Session, collection: Collection) -> None:
     """Stay on the current model and drop any new-model vectors made so far."""
     collection.next_embedder = collection.next_model = collection.next_dim = None
     _clear_next_vectors(session, collection.id)
+    _drop_sentences_except(session, collection.id, collection.model)
 
 
 def _clear_next_vectors(session: Session, collection_id: int) -> None:
@@ -107,15 +109,21 @@ def pending(session: Session, collection_id: int) -> int:
 def next_batch(session: Session, collection_id: int, *, limit: int) -> Batch | None:
     """Up to ``limit`` chunks to re-embed; None when no switch is under way."""
     col = session.get_one(Collection, collection_id)
-    if col.next_embedder is None or col.next_dim is None:
+    if col.next_embedder is None or col.next_model is None or col.next_dim is None:
         return None
     rows = session.execute(
-        select(Chunk.id, Chunk.heading_path, Chunk.text)
+        select(Chunk.id, Chunk.heading_path, Chunk.text, Document.doc_type)
+        .join(Document, Document.id == Chunk.document_id)
         .where(Chunk.collection_id == collection_id, Chunk.next_vector.is_(None))
         .order_by(Chunk.id)
         .limit(limit)
     ).all()
-    return Batch(col.next_embedder, col.next_dim, tuple((i, hp, t) for i, hp, t in rows))
+    return Batch(
+        col.next_embedder,
+        col.next_model,
+        col.next_dim,
+        tuple((i, hp, t, dt) for i, hp, t, dt in rows),
+    )
 
 
 def store_next_vectors(session: Session, vectors: Sequence[tuple[int, bytes]]) -> None:
@@ -127,6 +135,34 @@ def store_next_vectors(session: Session, vectors: Sequence[tuple[int, bytes]]) -
             .values(next_vector=blob)
             .execution_options(synchronize_session=False)
         )
+
+
+def store_next_sentences(session: Session, model: str, blobs: Sequence[tuple[int, bytes]]) -> None:
+    """Record new-model sentence vectors (chunk id, blob); search reads them only once
+    the collection has switched to ``model``."""
+    ids = [chunk_id for chunk_id, _ in blobs]
+    session.execute(
+        delete(ChunkSentences).where(
+            ChunkSentences.chunk_id.in_(ids), ChunkSentences.model == model
+        )
+    )
+    session.add_all(
+        ChunkSentences(chunk_id=chunk_id, model=model, vectors=blob)
+        for chunk_id, blob in blobs
+        if blob
+    )
+
+
+def _drop_sentences_except(session: Session, collection_id: int, model: str) -> None:
+    """Drop the collection's sentence vectors of any model but ``model``."""
+    session.execute(
+        delete(ChunkSentences).where(
+            ChunkSentences.model != model,
+            ChunkSentences.chunk_id.in_(
+                select(Chunk.id).where(Chunk.collection_id == collection_id)
+            ),
+        )
+    )
 
 
 def _locked(session: Session, collection_id: int) -> Collection:
@@ -160,6 +196,7 @@ def switch(
         .execution_options(synchronize_session=False)
     )
     col.embedder, col.model, col.dim = col.next_embedder, col.next_model, col.next_dim
+    _drop_sentences_except(session, collection_id, col.model)
     col.query_instruction = query_instruction(col.embedder)
     col.next_embedder = col.next_model = col.next_dim = None
     bump_version(session, collection_id)

@@ -110,6 +110,13 @@ class Chunk(Base):
         UniqueConstraint("document_id", "ordinal"),
         Index("ix_chunks_collection_id_id", "collection_id", "id"),
         Index("ix_chunks_collection_id_kind", "collection_id", "kind"),
+        # Search's language share counts chunks per document and language from it alone.
+        Index(
+            "ix_chunks_collection_id_document_id_language",
+            "collection_id",
+            "document_id",
+            "language",
+        ),
     )
 
     # The primary key doubles as the FAISS id of the chunk's vector.
@@ -123,6 +130,11 @@ class Chunk(Base):
     page_start: Mapped[int | None] = mapped_column(Integer, default=None)
     page_end: Mapped[int | None] = mapped_column(Integer, default=None)
     token_count: Mapped[int] = mapped_column(Integer)
+    # The language of the chunk's own prose ("zh", "en"; app.text.language), which can
+    # differ from its document's in a bilingual one; the document's where the chunk has
+    # too little prose to tell. NULL in rows stored before it was kept: readers fall back
+    # to Document.language (``coalesce(chunks.language, documents.language)``).
+    language: Mapped[str | None] = mapped_column(String(10), default=None)
     # A ChunkKind: "section", "faq" or "question".
     kind: Mapped[str] = mapped_column(String(20), default="section", server_default="section")
     # The question alone, for FAQ and exam-question chunks.
@@ -138,3 +150,26 @@ class Chunk(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class ChunkSentences(Base):
+    """The vectors of a chunk's sentences from one model, computed at ingest.
+
+    The search's second stage scores a passage also by its sentence closest to the
+    question (a long passage that answers in one sentence is diluted in its single
+    vector), and embedding sentences at query time costs too much on a CPU. One row per
+    chunk and model, so a collection moving to another model never reads vectors of the
+    old one: the re-embed job writes rows for the new model, and the switch drops the
+    rest. Only embedders that keep them (``Embedder.sentence_vectors``) write rows; a
+    chunk without one is scored by its own vector alone.
+    """
+
+    __tablename__ = "chunk_sentences"
+
+    chunk_id: Mapped[int] = mapped_column(
+        ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(300), primary_key=True)
+    # float16, little-endian, L2-normalised, one row of ``dim`` per sentence, in the
+    # order of app.text.sentences.split_sentences(chunk.text).
+    vectors: Mapped[bytes] = mapped_column(LargeBinary)

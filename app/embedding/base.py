@@ -40,6 +40,11 @@ class Embedder(ABC):
     # search says "weak_match"). Calibrated per model by bench/weakmatch.py: cosines of
     # different models are not comparable. None: never flag.
     weak_match_threshold: float | None = None
+    # Whether ingest also embeds each chunk's sentences for the search's second stage
+    # (app/search/rescore.py). Worth it for a small CPU model, whose one vector per
+    # passage blurs a long passage most; a GPU model's vectors are larger and sharper,
+    # and at a million chunks five more vectors per chunk cost more than they give.
+    sentence_vectors: bool = False
 
     @property
     def query_instruction(self) -> str | None:

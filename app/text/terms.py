@@ -50,7 +50,8 @@ def _stemmer() -> Any:
 
 
 @lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
+def stem_word(word: str) -> str:
+    """The English Snowball stem of a lower-case word."""
     return str(_stemmer().stemWord(word))
 
 
@@ -64,7 +65,7 @@ def _cut(term: str) -> str:
 
 def _part(word: str) -> str:
     if word.isascii() and word.isalpha():
-        return _cut(_stem(word))
+        return _cut(stem_word(word))
     return _cut(word)
 
 

@@ -1,0 +1,114 @@
+"""The search's second stage on the CPU: signals that need more than one vector per
+passage, computed over the first stage's candidates only.
+
+- **Best sentence.** A passage of fifteen lines that answers in one sentence has a single
+  vector that is mostly about the other fourteen. Each candidate's score is blended with
+  the cosine of its sentence closest to the question, from sentence vectors stored at
+  ingest (``ChunkSentences``; embedding them per query would cost hundreds of
+  milliseconds on a CPU).
+- **Verbatim questions.** A query that is, word for word, an FAQ or exam question of the
+  collection, or a phrase a passage contains as it stands, is ranked first: a person who
+  pastes a question from the handbook wants that entry, however close its neighbours
+  are in meaning. Equality is judged after normalising case, width, whitespace and
+  punctuation, so a missing question mark or a full-width comma does not matter.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.documents.models import Chunk, ChunkSentences
+
+Scored = tuple[int, float]
+
+# Below this length (normalised; a CJK character counts as three letters, about a third
+# of a word) a query is a few words, not a question or a phrase someone copied:
+# containing it proves little.
+MIN_VERBATIM_LENGTH = 16
+_DROP = re.compile(r"[\W_]+")
+
+
+def blend_sentences(
+    session: Session,
+    dense: Sequence[Scored],
+    query_vector: npt.NDArray[np.float32],
+    *,
+    model: str,
+    dim: int,
+    weight: float,
+) -> list[Scored]:
+    """``dense`` (chunk id, cosine) re-scored as ``(1 - weight) * cosine + weight *``
+    the best sentence's cosine, best first. A chunk with no stored sentence vectors for
+    ``model`` keeps its cosine."""
+    if weight <= 0 or not dense:
+        return list(dense)
+    stored = stored_sentences(session, [cid for cid, _ in dense], model=model, dim=dim)
+    best = {cid: float(np.max(v @ query_vector)) for cid, v in stored.items()}
+    scored = [
+        (cid, (1 - weight) * cos + weight * best[cid]) if cid in best else (cid, cos)
+        for cid, cos in dense
+    ]
+    scored.sort(key=lambda item: item[1], reverse=True)
+    return scored
+
+
+def stored_sentences(
+    session: Session, chunk_ids: Sequence[int], *, model: str, dim: int
+) -> dict[int, npt.NDArray[np.float32]]:
+    """The sentence vectors stored at ingest for these chunks by ``model``, one row per
+    sentence of the chunk's plain passage (ingest/sentences.py); chunks without any are
+    left out."""
+    if not chunk_ids:
+        return {}
+    rows = session.execute(
+        select(ChunkSentences.chunk_id, ChunkSentences.vectors).where(
+            ChunkSentences.chunk_id.in_(list(chunk_ids)), ChunkSentences.model == model
+        )
+    ).all()
+    out: dict[int, npt.NDArray[np.float32]] = {}
+    for cid, blob in rows:
+        vectors = np.frombuffer(blob, dtype="<f2")
+        if vectors.size and vectors.size % dim == 0:  # another shape: ignore, never guess
+            out[cid] = vectors.reshape(-1, dim).astype(np.float32)
+    return out
+
+
+def verbatim_key(text: str) -> str:
+    """``text`` as compared for a verbatim match: NFKC, case-folded, with whitespace,
+    punctuation and symbols removed (PDF extraction splits lines and CJK runs)."""
+    return _DROP.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+def verbatim_first(session: Session, ranked: Sequence[Scored], query: str) -> list[Scored]:
+    """``ranked`` with the chunks the query matches verbatim moved to the front: first
+    those whose question is the query, then those whose question or text contains it
+    (each group in its previous order). Short queries are left as they are."""
+    key = verbatim_key(query)
+    if len(key) + 2 * sum(not ch.isascii() for ch in key) < MIN_VERBATIM_LENGTH or not ranked:
+        return list(ranked)
+    ids = [cid for cid, _ in ranked]
+    rows = session.execute(
+        select(Chunk.id, Chunk.question, Chunk.text).where(Chunk.id.in_(ids))
+    ).all()
+    equal: set[int] = set()
+    contains: set[int] = set()
+    for cid, question, text in rows:
+        asked = verbatim_key(question) if question else ""
+        if asked == key:
+            equal.add(cid)
+        elif key in asked or key in verbatim_key(text):
+            contains.add(cid)
+    if not equal and not contains:
+        return list(ranked)
+    top = ranked[0][1]
+    first = [(cid, max(s, top)) for cid, s in ranked if cid in equal]
+    second = [(cid, max(s, top)) for cid, s in ranked if cid in contains]
+    rest = [(cid, s) for cid, s in ranked if cid not in equal and cid not in contains]
+    return first + second + rest
