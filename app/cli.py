@@ -165,11 +165,17 @@ def search(
         except SearchError as exc:
             raise typer.BadParameter(str(exc)) from exc
         if as_json:
+            from app.search.answers import hit_snippets
+
+            snippets = hit_snippets(rt, result)
             out = {
                 "query": result.query,
                 "collection": result.collection,
                 "weak_match": result.weak_match,
-                "results": [_hit_json(h) for h in result.hits],
+                "results": [
+                    {**_hit_json(h), "snippet": {"text": s.text, "highlights": s.highlights}}
+                    for h, s in zip(result.hits, snippets, strict=True)
+                ],
             }
             typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
             return

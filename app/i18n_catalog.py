@@ -72,6 +72,8 @@ ZH: dict[str, str] = {
     "page {n}": "第 {n} 页",
     "Open at page {n}": "在第 {n} 页打开",
     "Open section": "打开所在章节",
+    "Show the whole passage": "显示整段",
+    "Show less": "收起",
     "Score": "相关度",
     "score": "相关度",
     "Previous": "上一页",

@@ -59,6 +59,7 @@ NEEDS: dict[tuple[str, str], Role] = {
     ("POST", "/tokens/{token_id}/revoke"): R,
     ("GET", "/"): R,
     ("GET", "/ask"): R,
+    ("GET", "/passages/{chunk_id}"): R,
     ("GET", "/documents"): R,
     ("POST", "/documents/{document_id}/delete"): E,
     ("POST", "/documents/{document_id}/reingest"): E,
@@ -105,6 +106,7 @@ def world(rt: Runtime) -> Iterator[World]:
             "session_id": "1",
             "collection_id": "1",
             "job_id": str(job.id),
+            "chunk_id": "1",
             "name": rt.settings.default_collection,
             "code": "zh",
         }

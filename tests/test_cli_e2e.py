@@ -76,6 +76,9 @@ def test_cli_ingest_search_batch_documents_reindex(tmp_path: Path) -> None:
     r = _kb(["search", "病假需要证明吗", "--json", "--k", "1"], data)
     out = json.loads(r.stdout)
     assert out["results"][0]["file"] == "leave.md" and out["weak_match"] is False
+    snip = out["results"][0]["snippet"]  # the same snippet as the API's
+    assert snip["text"] and all(snip["text"][a:b] for a, b in snip["highlights"])
+    assert any("病假" in snip["text"][a:b] for a, b in snip["highlights"])
     rt = Runtime.create(Settings(data_dir=data))
     try:
         with rt.sessions() as s:

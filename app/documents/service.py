@@ -27,7 +27,7 @@ from app import lifecycle, outages
 from app.auth.models import User
 from app.collections.models import Collection
 from app.collections.service import bump_version
-from app.documents.models import Document, DocumentStatus, DocumentTag
+from app.documents.models import Chunk, Document, DocumentStatus, DocumentTag
 from app.documents.rendered import RenderCache
 from app.errors import NotFound
 from app.jobs.models import Job
@@ -47,6 +47,39 @@ SUPPORTED_TYPES = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".
 
 class DocumentNotFound(NotFound, LookupError):
     """No document with that id."""
+
+
+class PassageNotFound(NotFound, LookupError):
+    """No chunk with that id (deleted, or never there)."""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One chunk's text with what a page needs to show it on its own."""
+
+    chunk_id: int
+    collection_id: int
+    text: str
+    doc_type: str
+    language: str | None  # the chunk's own, else its document's
+
+
+def passage(session: Session, chunk_id: int) -> Passage:
+    """The chunk ``chunk_id`` of a ready document (:class:`PassageNotFound` otherwise)."""
+    row = session.execute(
+        select(
+            Chunk.text,
+            Chunk.collection_id,
+            Document.doc_type,
+            func.coalesce(Chunk.language, Document.language),
+        )
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.id == chunk_id, Document.status == DocumentStatus.READY)
+    ).first()
+    if row is None:
+        raise PassageNotFound("no passage with that id")
+    text, collection_id, doc_type, language = row
+    return Passage(chunk_id, collection_id, text, doc_type, language)
 
 
 class UploadRejected(ValueError):

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from app.auth.deps import ReaderUser
 from app.collections import service as collections
 from app.collections.service import CollectionNotFound
-from app.deps import RuntimeDep, SessionDep
+from app.deps import IdPath, RuntimeDep, SessionDep
+from app.documents import service as documents
+from app.embedding.base import Embedder, EmbedderError, Vectors
 from app.runtime import Runtime
-from app.search.answers import answer_spans
-from app.search.query import DOC_TYPES, LANGUAGES, AskForm, SearchForm
+from app.search.answers import answer_spans, hit_snippets, passage_marks, plain_texts
+from app.search.query import DOC_TYPES, LANGUAGES, AskForm, FormQuestion, SearchForm
+from app.search.rescore import stored_sentences
 from app.search.service import (
     CHUNK_KINDS,
     SearchError,
@@ -27,7 +32,9 @@ from app.search.service import (
     search,
     tags_in_collection,
 )
-from app.text.highlight import highlight_spans, highlight_terms, render_highlighted, snippet
+from app.text.highlight import render_highlighted
+from app.text.plain import plain_passage
+from app.text.snippets import SNIPPET_CHARS, best_snippet
 from app.text.tags import tag_identity
 from app.web import render
 
@@ -42,6 +49,19 @@ class HitView:
     passage: Markup
     link: str  # the passage inside the document view
     source_link: str  # the original file (a PDF opens at the page)
+    toggle: str | None = None  # swaps in the whole passage (or the snippet back); None: whole
+    full: bool = True  # ``passage`` is the whole passage, not a snippet
+
+
+def passage_link(chunk_id: int, *, q: str, weak: bool, full: bool) -> str:
+    """The fragment that shows a hit's whole passage (``full``) or its snippet again."""
+    params = {"q": q, **({"weak": "1"} if weak else {}), **({"full": "1"} if full else {})}
+    return f"/passages/{chunk_id}?{urlencode(params)}"
+
+
+def _cut(text: str) -> bool:
+    """Whether a snippet of ``text`` leaves some of it out."""
+    return len(" ".join(text.split())) > SNIPPET_CHARS
 
 
 def document_link(hit: SearchHit) -> str:
@@ -109,11 +129,24 @@ def search_page(
     result, error = _run(rt, session, form.q, form.k, form.collection, filters)
     views: list[HitView] = []
     if result is not None:
-        terms = highlight_terms(result.query)
-        for hit in result.hits:
-            text, spans = snippet(hit.text, highlight_spans(hit.text, terms), max_chars=700)
+        plain = plain_texts(result.hits)
+        snippets = hit_snippets(rt, result, session=session, texts=plain)
+        for hit, text, snip in zip(result.hits, plain, snippets, strict=True):
+            cut = _cut(text)
+            toggle = (
+                passage_link(hit.chunk_id, q=result.query, weak=result.weak_match, full=True)
+                if cut
+                else None
+            )
             views.append(
-                HitView(hit, render_highlighted(text, spans), document_link(hit), source_link(hit))
+                HitView(
+                    hit,
+                    render_highlighted(snip.text, snip.highlights),
+                    document_link(hit),
+                    source_link(hit),
+                    toggle=toggle,
+                    full=not cut,
+                )
             )
     ctx = {
         "q": form.q,
@@ -135,20 +168,24 @@ class AnswerView:
     best: str  # the best sentence, plain text, for a short preview
     link: str
     source_link: str
+    toggle: str | None = None  # an answer shows its whole passage
+    full: bool = True
 
 
 def _answers(rt: Runtime, session: Session, result: SearchResult) -> list[AnswerView]:
-    """Inside each passage, highlight the sentence(s) closest to the question in meaning."""
+    """Inside each passage (as plain text), highlight the sentence(s) closest to the
+    question in meaning."""
     views = []
-    spans_per_hit = answer_spans(rt, result, session=session)
-    for hit, spans in zip(result.hits, spans_per_hit, strict=True):
+    plain = plain_texts(result.hits)
+    spans_per_hit = answer_spans(rt, result, session=session, texts=plain)
+    for hit, text, spans in zip(result.hits, plain, spans_per_hit, strict=True):
         marks = [(span.start, span.end) for span in spans]
         best = max(spans, key=lambda span: span.score) if spans else None
-        preview = hit.text[best.start : best.end] if best else ""
+        preview = text[best.start : best.end] if best else ""
         views.append(
             AnswerView(
                 hit,
-                render_highlighted(hit.text, marks),
+                render_highlighted(text, marks),
                 preview,
                 document_link(hit),
                 source_link(hit),
@@ -183,3 +220,66 @@ def ask_page(
         **_common(rt, session, form.collection, filters),
     }
     return render(request, "ask.html", ctx, block="answers")
+
+
+class PassageForm(BaseModel):
+    """What the passage fragment highlights: ``q``'s terms (or, where none occurs and the
+    search was not a weak match, the sentence closest to it); ``full`` or the snippet."""
+
+    q: FormQuestion = ""
+    weak: bool = False
+    full: bool = False
+
+
+@dataclass(frozen=True)
+class PassageView:
+    """One hit's passage box on its own: what the expand and collapse controls swap in."""
+
+    chunk_id: int
+    language: str | None
+    passage: Markup
+    toggle: str
+    full: bool
+
+
+@router.get("/passages/{chunk_id}")
+def passage_fragment(
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    _user: ReaderUser,
+    chunk_id: IdPath,
+    form: Annotated[PassageForm, Query()],
+) -> Response:
+    """A search hit's whole passage, highlighted (``full=1``), or its snippet: the Search
+    page swaps one for the other in place."""
+    found = documents.passage(session, chunk_id)
+    plain = plain_passage(found.text, found.doc_type)
+    embedder: Embedder | None = None
+    instruction: str | None = None
+    stored: list[Vectors | None] = []
+    if form.q.strip() and not form.weak:
+        col = collections.get(session, found.collection_id)
+        try:
+            embedder, instruction = rt.embedders.get(col.embedder), col.query_instruction
+        except EmbedderError:
+            embedder = None
+        if embedder is not None and embedder.sentence_vectors:
+            vectors = stored_sentences(session, [chunk_id], model=col.model, dim=col.dim)
+            stored = [vectors.get(chunk_id)]
+    marks = passage_marks(
+        embedder, instruction, form.q, [plain], weak_match=form.weak, stored=stored
+    )[0]
+    if form.full:
+        passage = render_highlighted(plain, marks)
+    else:
+        body, spans = best_snippet(plain, marks)
+        passage = render_highlighted(body, spans)
+    view = PassageView(
+        chunk_id,
+        found.language,
+        passage,
+        passage_link(chunk_id, q=form.q, weak=form.weak, full=not form.full),
+        form.full,
+    )
+    return render(request, "_passage.html", {"v": view})

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.auth.deps import ReaderUser
 from app.deps import RuntimeDep, SessionDep
-from app.search.answers import answer_spans
+from app.search.answers import Snippet, answer_spans, hit_snippets
 from app.search.query import AskQuery, SearchQuery
 from app.search.service import search
 
@@ -54,6 +54,27 @@ class HitOut(BaseModel):
         return value
 
 
+class SnippetOut(BaseModel):
+    """A short plain-text excerpt of the passage: its best-matching sentences."""
+
+    text: str = Field(
+        description="at most about 300 characters of the passage as plain text (Markdown "
+        "rendered), '…' where text is left out"
+    )
+    highlights: list[tuple[int, int]] = Field(
+        description="[start, end] offsets into snippet.text: the query's terms, or, where "
+        "none occurs (another language), the sentence closest in meaning"
+    )
+
+
+class SearchHitOut(HitOut):
+    snippet: SnippetOut
+
+
+def _snippet(snip: Snippet) -> dict[str, object]:
+    return {"text": snip.text, "highlights": snip.highlights}
+
+
 class SearchOut(BaseModel):
     query: str
     collection: str
@@ -64,7 +85,7 @@ class SearchOut(BaseModel):
         description="nothing matches well: no results, or the best passage is below the "
         "embedder's calibrated similarity threshold (the results are only the closest)"
     )
-    results: list[HitOut]
+    results: list[SearchHitOut]
     timings: dict[str, float]
 
 
@@ -99,7 +120,12 @@ def api_search(
         reranked=result.reranked,
         notice=result.notice,
         weak_match=result.weak_match,
-        results=[HitOut.model_validate(h) for h in result.hits],
+        results=[
+            SearchHitOut.model_validate(
+                {**HitOut.model_validate(h).model_dump(), "snippet": _snippet(snip)}
+            )
+            for h, snip in zip(result.hits, hit_snippets(rt, result, session=session), strict=True)
+        ],
         timings=result.timings,
     )
 
@@ -114,7 +140,8 @@ class AnswerSpanOut(BaseModel):
 
 
 class AnswerOut(HitOut):
-    sentences: list[AnswerSpanOut]
+    sentences: list[AnswerSpanOut] = Field(description="offsets into the passage's text")
+    snippet: SnippetOut
 
 
 class AskOut(BaseModel):
@@ -149,11 +176,13 @@ def api_ask(
         session=session,
     )
     spans = answer_spans(rt, result, session=session)
+    snippets = hit_snippets(rt, result, session=session)
     answers = []
-    for hit, picked in zip(result.hits, spans, strict=True):
+    for hit, picked, snip in zip(result.hits, spans, snippets, strict=True):
         out = AnswerOut.model_validate(
             {
                 **HitOut.model_validate(hit).model_dump(),
+                "snippet": _snippet(snip),
                 "sentences": [
                     {
                         "start": a.start,
