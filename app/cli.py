@@ -209,6 +209,28 @@ def _hit_json(h: object) -> dict[str, object]:
 
 
 @cli.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="the question, in any language")],
+    k: Annotated[int, typer.Option("--k", "-k", help="passages given to the LLM")] = 8,
+    collection: Annotated[str | None, typer.Option(help="collection name")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole answer as JSON")] = False,
+) -> None:
+    """An answer written by the LLM (KB_LLM_URL, KB_LLM_MODEL) from the best passages,
+    streamed, then the numbered sources it cites."""
+    from app.answer.terminal import run_ask
+    from app.errors import AppError
+
+    _quiet()
+    with open_runtime() as rt:
+        try:
+            code = run_ask(rt, question=question, collection=collection, k=k, as_json=as_json)
+        except AppError as exc:
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@cli.command()
 def reindex(
     collection: Annotated[str | None, typer.Option(help="collection name (default: all)")] = None,
 ) -> None:
@@ -317,6 +339,48 @@ def user_passwd(username: str) -> None:
             raise typer.BadParameter(f"no user named {username!r}")
         auth.set_password(s, user, password)
     typer.echo(f"password of {username} changed")
+
+
+@cli.command("mcp")
+def mcp_cmd(
+    http: Annotated[
+        bool, typer.Option("--http", help="serve streamable HTTP at /mcp instead of stdio")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="with --http: address to listen on")] = None,
+    port: Annotated[int, typer.Option(help="with --http: port to listen on")] = 8010,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KB_MCP_TOKEN",
+            help="stdio: the API token of the user the agent acts as (reader or above); "
+            "over HTTP each request sends its own 'Authorization: Bearer' token",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the MCP tools search and ask to agents (stdio by default, or --http)."""
+    from app.auth.deps import NotAuthenticated, PermissionDenied
+    from app.mcp_server.server import check_token, serve_http, serve_stdio
+
+    _quiet()
+    with open_runtime() as rt:
+        if http:
+            host = host or rt.settings.host
+            typer.echo(f"MCP server at http://{host}:{port}/mcp", err=True)
+            serve_http(rt, host=host, port=port, uvicorn_options=proxy_options(rt.settings))
+            return
+        try:
+            user = check_token(rt, token)
+        except (NotAuthenticated, PermissionDenied) as exc:
+            typer.secho(
+                f"error: {exc}. 'kb mcp' over stdio acts as one user: give their API token "
+                "with --token or KB_MCP_TOKEN ('kb user token NAME' makes one).",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(2) from None
+        typer.echo(f"MCP server on stdio, acting as {user.username} ({user.role})", err=True)
+        serve_stdio(rt, token=token or "")
 
 
 def main() -> None:

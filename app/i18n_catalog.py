@@ -207,6 +207,48 @@ ZH: dict[str, str] = {
     "Nothing in the knowledge base matches this well; the closest passages are below.": (
         "知识库中没有与此很好匹配的内容；下面是最接近的段落。"
     ),
+    # Feedback and insights (app/feedback; _macros.html thumbs, admin/insights.html)
+    "Helpful?": "有帮助吗？",
+    "Helpful": "有帮助",
+    "Not helpful": "没有帮助",
+    "Thanks for your feedback.": "感谢您的反馈。",
+    "this rating cannot be stored": "无法保存此评价",
+    "no passage with that id": "没有该编号的段落",
+    "Insights": "洞察",
+    "Last {n} days": "最近 {n} 天",
+    "Show": "显示",
+    "Export as graded queries (JSON lines)": "导出为评测查询（JSON Lines）",
+    "Questions": "问题数",
+    "Weak-match rate": "弱匹配率",
+    "Ratings": "评价",
+    "Questions per day": "每日问题数",
+    "Weak-match rate per day": "每日弱匹配率",
+    "Ratings per day": "每日评价",
+    "What the knowledge base is missing": "知识库缺少的内容",
+    "Questions with a weak match or rated down come first: they are what the FAQ does not answer yet.": (
+        "弱匹配或被评为没有帮助的问题排在前面：这些是常见问题解答尚未覆盖的内容。"
+    ),
+    "No questions yet.": "还没有问题。",
+    "Question": "问题",
+    "Asked": "提问次数",
+    "Weak matches": "弱匹配次数",
+    "Last asked": "最近提问",
+    "Needs an answer": "需要补充答案",
+    "{n} more questions are in the export.": "另有 {n} 个问题在导出文件中。",
+    # Written answers (app/answer: the API, kb ask, the Ask page)
+    "Nothing in the knowledge base answers this; the closest passages are below.": (
+        "知识库中没有能回答这个问题的内容；下面是最接近的段落。"
+    ),
+    "Written answers are off: set KB_LLM_URL (the LLM server's base URL, ending in /v1) "
+    "and KB_LLM_MODEL to enable them.": (
+        "未启用生成式回答：请设置 KB_LLM_URL（LLM 服务器的基础地址，以 /v1 结尾）和 "
+        "KB_LLM_MODEL 以启用。"
+    ),
+    "The answer reached its length limit (KB_LLM_MAX_TOKENS) and is cut off.": (
+        "回答达到长度上限（KB_LLM_MAX_TOKENS），已被截断。"
+    ),
+    "Sources:": "来源：",
+    "Closest passages:": "最接近的段落：",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "zh": ZH}

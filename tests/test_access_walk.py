@@ -40,6 +40,7 @@ R, E, A = Role.READER, Role.EDITOR, Role.ADMIN
 NEEDS: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/search"): R,
     ("GET", "/api/v1/ask"): R,
+    ("POST", "/api/v1/answer"): R,
     ("POST", "/api/v1/documents"): E,
     ("GET", "/api/v1/documents"): R,
     ("GET", "/api/v1/documents/{document_id}"): R,
@@ -73,6 +74,10 @@ NEEDS: dict[tuple[str, str], Role] = {
     ("POST", "/admin/collections/{collection_id}"): A,
     ("GET", "/admin/jobs"): A,
     ("POST", "/admin/jobs/{job_id}/retry"): A,
+    ("POST", "/feedback"): R,
+    ("POST", "/api/v1/feedback"): R,
+    ("GET", "/admin/insights"): A,
+    ("GET", "/admin/insights/export.jsonl"): A,
 }
 
 

@@ -18,6 +18,8 @@ from app.collections.service import CollectionNotFound
 from app.deps import IdPath, RuntimeDep, SessionDep
 from app.documents import service as documents
 from app.embedding.base import Embedder, EmbedderError, Vectors
+from app.feedback.models import Source
+from app.feedback.querylog import note_query
 from app.runtime import Runtime
 from app.search.answers import answer_spans, hit_snippets, passage_marks, plain_texts
 from app.search.query import DOC_TYPES, LANGUAGES, AskForm, FormQuestion, SearchForm
@@ -121,7 +123,7 @@ def search_page(
     request: Request,
     rt: RuntimeDep,
     session: SessionDep,
-    _user: ReaderUser,
+    user: ReaderUser,
     form: Annotated[SearchForm, Query()],
 ) -> Response:
     """Search by meaning in any language; htmx swaps only the results block."""
@@ -129,6 +131,7 @@ def search_page(
     result, error = _run(rt, session, form.q, form.k, form.collection, filters)
     views: list[HitView] = []
     if result is not None:
+        note_query(request, user, Source.SEARCH, result)
         plain = plain_texts(result.hits)
         snippets = hit_snippets(rt, result, session=session, texts=plain)
         for hit, text, snip in zip(result.hits, plain, snippets, strict=True):
@@ -199,12 +202,14 @@ def ask_page(
     request: Request,
     rt: RuntimeDep,
     session: SessionDep,
-    _user: ReaderUser,
+    user: ReaderUser,
     form: Annotated[AskForm, Query()],
 ) -> Response:
     """The few passages most likely to answer a question, answering sentences marked."""
     filters = form.filters()
     result, error = _run(rt, session, form.q, form.k, form.collection, filters)
+    if result is not None:
+        note_query(request, user, Source.ASK, result)
     answers: list[AnswerView] = []
     if result is not None and result.hits:
         try:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
 
 from app.auth.deps import ReaderUser
 from app.deps import RuntimeDep, SessionDep
+from app.feedback.models import Source
+from app.feedback.querylog import note_query
+from app.runtime import Runtime
 from app.search.answers import Snippet, answer_spans, hit_snippets
 from app.search.query import AskQuery, SearchQuery
-from app.search.service import search
+from app.search.service import SearchResult, search
 
 router = APIRouter(tags=["search"])
 
@@ -91,9 +95,10 @@ class SearchOut(BaseModel):
 
 @router.get("/api/v1/search", response_model=SearchOut)
 def api_search(
+    request: Request,
     rt: RuntimeDep,
     session: SessionDep,
-    _user: ReaderUser,
+    user: ReaderUser,
     params: Annotated[SearchQuery, Query()],
 ) -> SearchOut:
     """Passages that best answer ``q``, in any language, best first: by meaning (dense)
@@ -113,6 +118,12 @@ def api_search(
         rerank=params.rerank,
         session=session,
     )
+    note_query(request, user, Source.API, result)
+    return search_out(rt, result, session=session)
+
+
+def search_out(rt: Runtime, result: SearchResult, *, session: Session) -> SearchOut:
+    """The JSON of a search: each hit with its snippet (the API and the MCP server)."""
     return SearchOut(
         query=result.query,
         collection=result.collection,
@@ -159,9 +170,10 @@ class AskOut(BaseModel):
 
 @router.get("/api/v1/ask", response_model=AskOut)
 def api_ask(
+    request: Request,
     rt: RuntimeDep,
     session: SessionDep,
-    _user: ReaderUser,
+    user: ReaderUser,
     params: Annotated[AskQuery, Query()],
 ) -> AskOut:
     """The passages most likely to answer ``q``, each with the sentence(s) that answer it
@@ -175,6 +187,13 @@ def api_ask(
         filters=params.filters(),
         session=session,
     )
+    note_query(request, user, Source.API, result)
+    return ask_out(rt, result, session=session)
+
+
+def ask_out(rt: Runtime, result: SearchResult, *, session: Session) -> AskOut:
+    """The JSON of an ask: each hit with its answering sentences and its snippet (the API
+    and the MCP server)."""
     spans = answer_spans(rt, result, session=session)
     snippets = hit_snippets(rt, result, session=session)
     answers = []

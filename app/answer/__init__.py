@@ -1,0 +1,1 @@
+"""Written answers: a grounded prompt, the LLM's answer, citations that hold."""
