@@ -13,14 +13,14 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import outages
 from app.auth.deps import CsrfFailed, NotAuthenticated, PermissionDenied
 from app.errors import AppError, Conflict, Invalid, StorageFull, Unavailable
-from app.web import is_htmx, render
+from app.web import api_error, is_api_path, is_htmx, render
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ CONFLICT = "Someone changed this at the same time; reload the page and try again
 
 
 def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return is_api_path(request.url.path)
 
 
 def classify_database_error(exc: sa_exc.SQLAlchemyError) -> AppError | None:
@@ -70,7 +70,7 @@ def classify_os_error(exc: OSError) -> AppError | None:
 def answer(request: Request, error: AppError) -> Response:
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
     if is_api(request):
-        return JSONResponse({"detail": str(error)}, status_code=error.status, headers=headers)
+        return api_error(request.url.path, str(error), error.status, headers)
     ctx = {"message_id": error.message, "params": error.params, "status": error.status}
     response = render(request, "error.html", ctx, status_code=error.status)
     if headers:
@@ -88,9 +88,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotAuthenticated)
     async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
         if is_api(request):
-            return JSONResponse(
-                {"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-            )
+            return api_error(request.url.path, str(exc), 401, {"WWW-Authenticate": "Bearer"})
         target = "/login?next=" + quote(
             request.url.path + (f"?{request.url.query}" if request.url.query else "")
         )
@@ -100,7 +98,7 @@ def install(app: FastAPI) -> None:
 
     def forbidden(request: Request, exc: Exception, message_id: str) -> Response:
         if is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=403)
+            return api_error(request.url.path, str(exc), 403)
         ctx = {"message_id": message_id, "status": 403}
         return render(request, "error.html", ctx, status_code=403)
 
@@ -140,9 +138,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if is_api(request) or request.url.path.startswith("/static/"):
-            return JSONResponse(
-                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-            )
+            return api_error(request.url.path, exc.detail, exc.status_code, exc.headers)
         message = "Page not found" if exc.status_code == 404 else str(exc.detail)
         return render(
             request,

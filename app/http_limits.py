@@ -28,11 +28,11 @@ from urllib.parse import quote
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.text.sizes import human_size
-from app.web import render
+from app.web import api_error, is_api_path, render
 
 MIB = 1024 * 1024
 DEFAULT_LIMIT = 1 * MIB  # forms, JSON, the login form: far more than any of them needs
@@ -185,7 +185,7 @@ def _may_upload(scope: Scope, headers: Headers) -> bool:
 
 
 def _is_api(scope: Scope) -> bool:
-    return str(scope["path"]).startswith("/api/")
+    return is_api_path(str(scope["path"]))
 
 
 def _is_htmx(headers: Headers) -> bool:
@@ -198,8 +198,8 @@ async def _unauthenticated(scope: Scope, send: Send) -> None:
     close = {"Connection": "close"}
     response: Response
     if _is_api(scope):
-        response = JSONResponse(
-            {"detail": LOG_IN}, status_code=401, headers={"WWW-Authenticate": "Bearer", **close}
+        response = api_error(
+            str(scope["path"]), LOG_IN, 401, {"WWW-Authenticate": "Bearer", **close}
         )
     else:
         target = "/login?next=" + quote(str(scope["path"]))
@@ -215,9 +215,7 @@ async def _too_large(scope: Scope, send: Send, message: str, limit: int) -> None
     close = {"Connection": "close"}  # the rest of the body is never read
     response: Response
     if _is_api(scope):
-        response = JSONResponse(
-            {"detail": message.format(**params)}, status_code=413, headers=close
-        )
+        response = api_error(str(scope["path"]), message.format(**params), 413, close)
     elif "app" not in scope or "session" not in scope:  # no templates, or no CSRF token
         response = PlainTextResponse(message.format(**params), status_code=413, headers=close)
     else:

@@ -86,6 +86,25 @@ ZH: dict[str, str] = {
     "An answer written by an assistant will appear here in a later version.": (
         "后续版本将在此处显示由智能助手撰写的回答。"
     ),
+    "Answers here are extractive: the highlighted sentences in the passages below, quoted "
+    "from your documents as they are written.": (
+        "这里的答案是抽取式的：即下方段落中高亮显示的句子，按原文摘自您的文档。"
+    ),
+    "To have an assistant write an answer from these passages, set KB_LLM_URL and "
+    "KB_LLM_MODEL (see “Written answers (LLM)” in the README).": (
+        "如需由助手根据这些段落撰写回答，请设置 KB_LLM_URL 和 KB_LLM_MODEL"
+        "（参见 README 中的“Written answers (LLM)”一节）。"
+    ),
+    "Written answer": "撰写的回答",
+    "Written by {model} from the numbered passages below.": "由 {model} 根据下方编号的段落撰写。",
+    "Writing…": "正在撰写…",
+    "Stop": "停止",
+    "Write an answer": "撰写回答",
+    "Stopped: the answer above is incomplete.": "已停止：上面的回答不完整。",
+    "The connection to the assistant broke; the answer above is incomplete.": (
+        "与助手的连接中断；上面的回答不完整。"
+    ),
+    "No answer could be written.": "未能撰写回答。",
     # Documents
     "Status": "状态",
     "queued": "排队中",

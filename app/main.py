@@ -33,6 +33,7 @@ from app.headers import CSP, SecurityHeaders
 from app.http_limits import BodyLimits
 from app.jobs.pages import router as jobs_pages
 from app.llm import check_llm
+from app.openai_facade.routes import router as openai_router
 from app.runtime import Runtime
 from app.search.pages import router as search_pages
 from app.search.routes import router as search_router
@@ -130,6 +131,7 @@ def create_app(
         collections_pages,
         jobs_pages,
         feedback_pages,
+        openai_router,
     ):
         app.include_router(router)
     handlers.install(app)

@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     )
     llm_max_tokens: int = Field(default=1024, ge=16, le=32768, description="answer length cap")
     llm_temperature: float = Field(default=0.2, ge=0.0, le=2.0)
+    llm_max_streams: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="answers written at once per web process (default: half of "
+        "KB_WEB_THREADS); more are told to try again, so searches keep their threads",
+    )
     llm_context_tokens: int = Field(
         default=8192,
         ge=1024,

@@ -7,11 +7,12 @@ rendered from the same template by jinja2-fragments, so the two never drift apar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
@@ -93,3 +94,27 @@ def render(
             request, name, ctx, status_code=status_code, block_name=block
         )
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+# Paths answered in JSON: the REST API, and the OpenAI-compatible facade (app/openai_facade),
+# whose clients parse OpenAI's error shape.
+API_PREFIXES = ("/api/", "/v1/")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
+def api_error(
+    path: str, message: object, status_code: int, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An error in JSON: ``{"detail": ...}`` under /api/, OpenAI's ``{"error": {...}}``
+    under /v1/ (so an OpenAI client shows the message rather than a parse error)."""
+    if path.startswith("/v1/"):
+        kind = "invalid_request_error" if status_code < 500 else "server_error"
+        body: dict[str, object] = {
+            "error": {"message": str(message), "type": kind, "param": None, "code": None}
+        }
+    else:
+        body = {"detail": message}
+    return JSONResponse(body, status_code=status_code, headers=headers)

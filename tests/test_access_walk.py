@@ -78,6 +78,8 @@ NEEDS: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/feedback"): R,
     ("GET", "/admin/insights"): A,
     ("GET", "/admin/insights/export.jsonl"): A,
+    ("GET", "/v1/models"): R,  # the OpenAI-compatible facade: bearer API tokens only
+    ("POST", "/v1/chat/completions"): R,
 }
 
 

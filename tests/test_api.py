@@ -120,3 +120,20 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
         spec["paths"]
     )
     assert client.get("/docs").status_code == 200
+
+
+def test_errors_under_v1_are_in_openai_shape(client: TestClient, rt: Runtime) -> None:
+    """OpenAI clients parse {"error": {"message", ...}}; /api/ keeps {"detail"}."""
+    token = token_for(rt, "reader1", Role.READER)
+    auth = {"Authorization": f"Bearer {token}"}
+    missing = client.get("/v1/no-such-thing", headers=auth)
+    assert missing.status_code == 404 and missing.json()["error"]["message"]
+    anonymous = client.get("/v1/models", headers={"Authorization": "Bearer not-a-token"})
+    assert anonymous.status_code == 401 and "message" in anonymous.json()["error"]
+    huge = client.post(
+        "/v1/chat/completions",
+        headers={**auth, "Content-Type": "application/json"},
+        content=b'{"model": "kb:default", "messages": [' + b" " * (2 * 2**20) + b"]}",
+    )
+    assert huge.status_code == 413 and huge.json()["error"]["message"]
+    assert client.get("/api/v1/no-such-thing", headers=auth).json()["detail"]

@@ -334,3 +334,22 @@ def test_compose_web_reaches_the_llm_service(monkeypatch: pytest.MonkeyPatch) ->
     vllm = compose["services"]["vllm"]["command"]
     shares = [float(c[c.index("--gpu-memory-utilization") + 1]) for c in (llm, vllm)]
     assert sum(shares) <= 0.95  # both fit on one GPU
+
+
+def test_at_most_max_streams_answers_are_written_at_once(server: ChatServer) -> None:
+    config = ChatConfig(base_url=server.url, model=server.model, timeout_s=TIMEOUT_S,
+                        backoff_s=0.01, max_streams=1)  # fmt: skip
+    with ChatClient(config) as c:
+        first = c.stream(PROMPT)
+        assert next(first).text  # the first answer is being written
+        with pytest.raises(LLMError) as busy:
+            next(c.stream(PROMPT))
+        assert busy.value.kind == "busy" and busy.value.status == 503
+        with pytest.raises(LLMError):
+            c.complete(PROMPT)
+        assert "".join(ch.text for ch in first)  # the first one finishes ...
+        assert text_of(c) == ANSWER  # ... and frees its place
+    assert Settings(web_threads=10).llm_max_streams is None  # default: half the threads
+    assert ChatConfig.from_settings(
+        Settings(llm_url=server.url, llm_model="m", web_threads=10)
+    ).max_streams == 5

@@ -29,6 +29,7 @@ from app.db import transaction
 from app.embedding.registry import EmbedderRegistry
 from app.runtime import Runtime
 from app.settings import Settings
+from tests.chatserver import ChatServer
 from tests.factories import settle, store_upload, token_for
 from tests.samples import GUIDE_MD, LEAVE_MD
 
@@ -144,6 +145,39 @@ def test_stdio_search_and_ask(kb: Kb, tmp_path: Path) -> None:
 
     anyio.run(main)
     assert "acting as agent (reader)" in (tmp_path / "stderr.txt").read_text()
+
+
+def test_stdio_ask_writes_answers_with_an_llm(kb: Kb, tmp_path: Path) -> None:
+    """With KB_LLM_URL and KB_LLM_MODEL set (the fake chat server), ask answers in writing,
+    citing the passages it was given, in the question's language."""
+    with ChatServer() as chat:
+        env = _env(kb.data, KB_MCP_TOKEN=kb.reader, KB_LLM_URL=chat.url, KB_LLM_MODEL=chat.model)
+        params = StdioServerParameters(command=KB[0], args=KB[1:], env=env, cwd=ROOT)
+
+        async def main() -> None:
+            with open(tmp_path / "stderr.txt", "w") as errlog:
+                async with Client(stdio_client(params, errlog=errlog)) as client:
+                    tools = {t.name: t for t in (await client.list_tools()).tools}
+                    assert "written from the best passages" in (tools["ask"].description or "")
+                    q = "How many days of paid annual leave?"
+                    out = _structured(await client.call_tool("ask", {"question": q}))
+                    assert out["written"] is True and out["model"] == chat.model
+                    assert out["answer"].startswith("According to the knowledge base:")
+                    assert "十天" in out["answer"] and out["answers"] == []
+                    (cited,) = [c for c in out["citations"] if c["file"] == "leave.md"]
+                    assert f"[{cited['n']}]" in out["answer"]
+                    assert cited["link"].startswith(f"/documents/{cited['document_id']}?chunk=")
+                    assert cited["n"] in [p["n"] for p in out["passages"]]
+                    out = _structured(
+                        await client.call_tool("ask", {"question": "备份保留多少天？"})
+                    )
+                    assert (
+                        out["answer"].startswith("根据知识库：") and "thirty days" in out["answer"]
+                    )
+                    assert [c["file"] for c in out["citations"]][:1] == ["guide.md"]
+
+        anyio.run(main)
+        assert len(chat.chat_requests()) == 2
 
 
 @pytest.mark.parametrize(

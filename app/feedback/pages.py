@@ -52,22 +52,26 @@ def rate_page(
     rating: Annotated[Rating, Form()],
     q: Annotated[str, Form(max_length=MAX_QUERY_CHARS)],
     collection: Annotated[str, Form(max_length=200)],
-    chunk_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    chunk_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
     chunk_ids: Annotated[str, Form(max_length=4000)] = "",
     weak: Annotated[bool, Form()] = False,
     source: Annotated[Source, Form()] = Source.SEARCH,
     next: Annotated[str, Form(max_length=4000)] = "/",
+    kind: Annotated[FeedbackKind, Form()] = FeedbackKind.HIT,
+    model: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    """A thumbs on a hit: htmx swaps in the thanks; a plain form goes back to the page."""
+    """A thumbs on a hit (``chunk_id``) or on the written answer (``kind=answer``, with
+    its ``model``): htmx swaps in the thanks; a plain form goes back to the page."""
     record_feedback(
         session,
         user=user,
-        kind=FeedbackKind.HIT,
+        kind=kind,
         query=q,
         collection=collection,
         chunk_ids=_chunk_ids(chunk_ids),
         rating=rating,
         chunk_id=chunk_id,
+        model=model or None,
         weak_match=weak,
         source=source,
     )
@@ -76,7 +80,8 @@ def rate_page(
         return render(request, "_thanks.html", {"rating": rating})
     back = _safe_next(next)
     sep = "&" if "?" in back else "?"
-    return RedirectResponse(f"{back}{sep}rated={chunk_id}", status_code=303)
+    rated = chunk_id if kind == FeedbackKind.HIT else "answer"
+    return RedirectResponse(f"{back}{sep}rated={rated}", status_code=303)
 
 
 @router.get("/admin/insights")

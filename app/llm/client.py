@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,7 +45,8 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_WAIT_S = 4.0  # a Retry-After longer than this is not waited out: a person waits
 
-ErrorKind = Literal["connection", "timeout", "http", "malformed", "config", "broken"]
+ErrorKind = Literal["connection", "timeout", "http", "malformed", "config", "broken", "busy"]
+BUSY = "too many answers are being written at once; try again in a few seconds"
 Role = Literal["system", "user", "assistant"]
 
 
@@ -51,8 +54,9 @@ class LLMError(Exception):
     """Writing the answer failed; ``str(error)`` says why, in words for a person.
 
     ``kind``: ``connection``, ``timeout``, ``http`` (the server answered an error
-    ``status``), ``malformed`` (not a chat-completions answer), ``config`` or ``broken``
-    (the stream ended before the answer did).
+    ``status``), ``malformed`` (not a chat-completions answer), ``config``, ``broken``
+    (the stream ended before the answer did) or ``busy`` (``max_streams`` answers are
+    being written already).
     """
 
     def __init__(
@@ -111,6 +115,9 @@ class ChatConfig:
     max_tokens: int = 1024
     temperature: float = 0.2
     context_tokens: int = 8192  # the prompt and the answer together
+    # Answers written at once by this process. Each holds a web thread while it waits for
+    # the model's words; the rest of the threads stay free for searches.
+    max_streams: int = 8
     retries: int = 2
     backoff_s: float = 0.5
 
@@ -130,6 +137,7 @@ class ChatConfig:
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
             context_tokens=settings.llm_context_tokens,
+            max_streams=settings.llm_max_streams or max(1, settings.web_threads // 2),
         )
 
 
@@ -178,6 +186,18 @@ class ChatClient(CompatClient):
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=8),
         )
         self.config = config
+        self._writing = threading.BoundedSemaphore(config.max_streams)
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of ``max_streams`` places to write an answer in, or LLMError (busy): a
+        reader is told to try again rather than every web thread waiting on the model."""
+        if not self._writing.acquire(blocking=False):
+            raise LLMError(BUSY, kind="busy", status=503, retry_after=5.0)
+        try:
+            yield
+        finally:
+            self._writing.release()
 
     @classmethod
     def from_settings(
@@ -200,6 +220,10 @@ class ChatClient(CompatClient):
         stream failed after some text was given out.
         """
         body = self._body(messages, stream=True)
+        with self._slot():
+            yield from self._stream_retrying(body)
+
+    def _stream_retrying(self, body: dict[str, Any]) -> Iterator[ChatChunk]:
         for attempt in range(self.config.retries + 1):
             sent = [False]
             try:
@@ -225,6 +249,10 @@ class ChatClient(CompatClient):
         Raises LLMError.
         """
         body = self._body(messages, stream=False)
+        with self._slot():
+            return self._complete_retrying(body)
+
+    def _complete_retrying(self, body: dict[str, Any]) -> ChatCompletion:
         for attempt in range(self.config.retries + 1):
             try:
                 return self._complete_once(body)

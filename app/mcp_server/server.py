@@ -32,8 +32,9 @@ MCP_PATH = "/mcp"
 INSTRUCTIONS = (
     "A team knowledge base with cross-lingual search: documents in English and Chinese "
     "(and other languages) are found by meaning, whatever the language of the query. "
-    "Use `search` for a list of passages, `ask` for the passages that answer a question "
-    "with their answering sentences marked. Each result has a `link` (a path on the "
+    "Use `search` for a list of passages, `ask` for an answer: written from the passages "
+    "and citing them when the knowledge base has an LLM configured, otherwise the passages "
+    "that answer with their answering sentences marked. Each result has a `link` (a path on the "
     "knowledge base's web server). `weak_match: true` means nothing matches well: the "
     "results are only the closest passages, not an answer."
 )
@@ -47,11 +48,16 @@ SEARCH_DESCRIPTION = (
     "(any of them)."
 )
 ASK_DESCRIPTION = (
-    "Ask a question in any language. Returns the passages most likely to answer it, each "
-    "with its highlighted answer sentences (`sentences`: character offsets into the "
-    "passage's `text`, with the sentence and its score), and a `link` into the document "
-    "view. The answer is extractive: the sentences are quoted from the documents, not "
-    "written by a model. On `weak_match: true` no passage answers and none has sentences."
+    "Ask a question in any language. When the knowledge base has an LLM configured "
+    "(`written: true`), `answer` is written from the best passages in the question's "
+    "language, citing them as [n]: `citations` are the passages cited (title, file, page, "
+    "`link` into the document view), `passages` all those it was given. Otherwise the "
+    "answer is extractive (`written: false`): `answers` are the passages most likely to "
+    "answer, each with its highlighted answer sentences (`sentences`: character offsets "
+    "into the passage's `text`, with the sentence and its score) and a `link`; the "
+    "sentences are quoted from the documents, not written by a model. On `weak_match: "
+    "true` nothing answers: no answer is written, no sentences are marked, and the "
+    "passages are only the closest."
 )
 Tags = Annotated[
     list[str] | None,

@@ -1,12 +1,15 @@
 """What the MCP tools do: the REST API's search and ask for the caller, serialised by the
 same code as ``GET /api/v1/search`` and ``GET /api/v1/ask`` (``app.search.routes``), each
-hit with a link to its passage in the document view."""
+hit with a link to its passage in the document view. With an LLM configured, ask answers
+as ``POST /api/v1/answer`` does (``app.answer``): a written answer citing its passages."""
 
 from __future__ import annotations
 
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from app.answer import service as answers
+from app.answer.routes import CitationOut, PassageOut
 from app.runtime import Runtime
 from app.search.pages import document_link
 from app.search.query import AskQuery, SearchQuery
@@ -34,7 +37,35 @@ class McpAnswer(AnswerOut):
 
 
 class McpAskOut(AskOut):
-    answers: list[McpAnswer]  # type: ignore[assignment]  # each passage with its link
+    """Extractive (no LLM configured): ``answers``, each passage with its answering
+    sentences. Written (an LLM configured): ``answer`` citing ``[n]``, its ``citations``
+    and the ``passages`` it was written from; ``answers`` is then empty."""
+
+    answers: list[McpAnswer] = Field(  # type: ignore[assignment]  # each with its link
+        default_factory=list,
+        description="extractive answers: the passages most likely to answer, each with its "
+        "answering sentences (empty when the answer is written)",
+    )
+    written: bool = Field(
+        default=False, description="true: `answer` was written by the knowledge base's LLM"
+    )
+    answer: str | None = Field(
+        default=None,
+        description="the answer written by the LLM from `passages`, citing them as [n]; null "
+        "when no LLM is configured (see `answers`) and on a weak match",
+    )
+    citations: list[CitationOut] = Field(
+        default_factory=list, description="the passages the written answer cites, by n"
+    )
+    passages: list[PassageOut] = Field(
+        default_factory=list,
+        description="the passages the answer was written from, numbered as cited (on a "
+        "weak match, the closest passages)",
+    )
+    model: str | None = Field(default=None, description="the LLM that wrote the answer")
+    invalid_citations: int = Field(
+        default=0, description="citations of passages not given to the LLM, dropped"
+    )
 
 
 def _links(result: SearchResult) -> list[str]:
@@ -71,13 +102,12 @@ def run_ask(rt: Runtime, *, token: str | None, params: AskQuery) -> McpAskOut:
 
 
 def answer(rt: Runtime, *, params: AskQuery, session: Session) -> McpAskOut:
-    """The ``ask`` tool's answer. Today extractive, as ``GET /api/v1/ask``: the passages
-    most likely to answer, each with its answering sentences (none on a weak match).
-
-    The seam for written answers: when the LLM answer stage (``app/answer/``) is
-    configured, this is the one place to call it instead (and the tool's description and
-    output model to widen with the answer and its citations).
-    """
+    """The ``ask`` tool's answer: written by the LLM from the best passages, citing them,
+    when one is configured (``KB_LLM_URL``, ``KB_LLM_MODEL``), as ``POST /api/v1/answer``;
+    otherwise extractive, as ``GET /api/v1/ask``: the passages most likely to answer, each
+    with its answering sentences (none on a weak match)."""
+    if rt.llm is not None:
+        return written(rt, params=params, session=session)
     result = search(
         rt,
         query=params.q,
@@ -87,8 +117,35 @@ def answer(rt: Runtime, *, params: AskQuery, session: Session) -> McpAskOut:
         session=session,
     )
     out = ask_out(rt, result, session=session)
-    answers = [
+    answers_ = [
         {**a.model_dump(), "link": link}
         for a, link in zip(out.answers, _links(result), strict=True)
     ]
-    return McpAskOut.model_validate({**out.model_dump(), "answers": answers})
+    return McpAskOut.model_validate({**out.model_dump(), "answers": answers_})
+
+
+def written(rt: Runtime, *, params: AskQuery, session: Session) -> McpAskOut:
+    """The answer written by the LLM (app/answer/service.py), with its citations and
+    passages; the database session is given back before the LLM is asked."""
+    grounding = answers.ground(
+        rt,
+        question=params.q,
+        collection=params.collection,
+        k=params.k,
+        filters=params.filters(),
+        session=session,
+    )
+    session.close()  # the answer needs no database
+    done = answers.collect(answers.generate(rt, grounding))
+    return McpAskOut.model_validate(
+        {
+            **done.as_dict(),
+            "query": grounding.question,
+            "collection": grounding.collection,
+            "mode": "hybrid",
+            "reranked": rt.reranker is not None
+            and len(grounding.closest) > 1
+            and grounding.search_notice is None,
+            "written": True,
+        }
+    )

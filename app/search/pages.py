@@ -12,12 +12,14 @@ from markupsafe import Markup
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from app.answer.page import WrittenView, stream_request, written_view
 from app.auth.deps import ReaderUser
 from app.collections import service as collections
 from app.collections.service import CollectionNotFound
 from app.deps import IdPath, RuntimeDep, SessionDep
 from app.documents import service as documents
 from app.embedding.base import Embedder, EmbedderError, Vectors
+from app.errors import AppError
 from app.feedback.models import Source
 from app.feedback.querylog import note_query
 from app.runtime import Runtime
@@ -197,15 +199,63 @@ def _answers(rt: Runtime, session: Session, result: SearchResult) -> list[Answer
     return views
 
 
+class AskPageForm(AskForm):
+    """The Ask page's form, and ``write``: have the answer written on the server (the
+    page's way to a written answer without JavaScript)."""
+
+    write: bool = False
+
+
+def _written(
+    rt: Runtime,
+    session: Session,
+    form: AskPageForm,
+    filters: SearchFilters,
+    answers: list[AnswerView],
+) -> tuple[WrittenView | None, str | None]:
+    """The whole written answer for the page without JavaScript, or why there is none."""
+    # Imported here: app.answer.service imports this module (document_link, source_link).
+    from app.answer.service import answer
+
+    try:
+        got = answer(
+            rt,
+            question=form.q,
+            collection=form.collection or None,
+            k=form.k,
+            filters=filters,
+            session=session,
+        )
+    except AppError as exc:
+        return None, str(exc)
+    ranks = {a.hit.chunk_id: i for i, a in enumerate(answers, 1)}
+    view = written_view(
+        answer=got.answer,
+        citations=got.citations,
+        model=got.model,
+        notice=got.notice,
+        ranks=ranks,
+    )
+    return view, None
+
+
+def _write_link(request: Request) -> str:
+    """This page with ``write=1``: the written answer without JavaScript."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("write", "rated")]
+    return "/ask?" + urlencode([*params, ("write", "1")])
+
+
 @router.get("/ask")
 def ask_page(
     request: Request,
     rt: RuntimeDep,
     session: SessionDep,
     user: ReaderUser,
-    form: Annotated[AskForm, Query()],
+    form: Annotated[AskPageForm, Query()],
 ) -> Response:
-    """The few passages most likely to answer a question, answering sentences marked."""
+    """The few passages most likely to answer a question, answering sentences marked;
+    with an LLM configured, the answer it writes from them (streamed by answer.js, or
+    written on the server with ``write=1``)."""
     filters = form.filters()
     result, error = _run(rt, session, form.q, form.k, form.collection, filters)
     if result is not None:
@@ -216,12 +266,27 @@ def ask_page(
             answers = _answers(rt, session, result)
         except SearchUnavailable as exc:
             error = str(exc)
+    llm_model = rt.llm.model if rt.llm is not None else None
+    can_write = llm_model is not None and result is not None and not result.weak_match
+    can_write = can_write and bool(answers)
+    written: WrittenView | None = None
+    written_error: str | None = None
+    if can_write and form.write:
+        written, written_error = _written(rt, session, form, filters, answers)
     ctx = {
         "q": form.q,
         "collection": form.collection,
         "result": result,
         "answers": answers,
         "error": error,
+        "llm_model": llm_model,
+        "can_write": can_write,
+        "written": written,
+        "written_error": written_error,
+        "stream_body": stream_request(
+            question=form.q, collection=form.collection, k=form.k, filters=filters
+        ),
+        "write_link": _write_link(request),
         **_common(rt, session, form.collection, filters),
     }
     return render(request, "ask.html", ctx, block="answers")

@@ -1,0 +1,1 @@
+"""An OpenAI-compatible facade: collections as models, grounded answers as chat completions."""
