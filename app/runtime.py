@@ -54,12 +54,13 @@ class Runtime:
         )
         if migrate:
             upgrade(engine)
+        sessions = make_sessionmaker(engine)
         rt = cls(
             settings=settings,
             engine=engine,
-            sessions=make_sessionmaker(engine),
+            sessions=sessions,
             embedders=EmbedderRegistry(settings),
-            indexes=IndexManager(settings.index_dir),
+            indexes=IndexManager(settings.index_dir, sessions=sessions),
             reranker=make_reranker(settings),
             llm=make_llm(settings),
         )
@@ -96,7 +97,7 @@ class Runtime:
 
     def close(self) -> None:
         self.token_usage.close()
-        self.indexes.save_all()
+        self.indexes.close()
         self.embedders.close()
         if self.reranker is not None:
             self.reranker.close()

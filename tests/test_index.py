@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from sqlalchemy import delete
 
@@ -105,12 +107,15 @@ def test_corrupt_snapshot_is_rebuilt_from_sql(rt: Runtime) -> None:
         col = rt.collection(s)
         rt.indexes.rebuild(s, col)
     path = rt.indexes.snapshot_path(col.id)
-    data = bytearray(path.read_bytes())
+    # The sidecar names the FAISS data file; flip a byte in the middle of that.
+    data_file = path.parent / json.loads(path.read_text())["file"]
+    data = bytearray(data_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    data_file.write_bytes(bytes(data))
     fresh = IndexManager(rt.settings.index_dir, snapshot_every_s=0)
     assert _top(rt, fresh, "invoice reimbursement deadline") == ids[3]
-    # The rebuilt index was snapshotted again and now loads cleanly.
+    # The rebuilt index was snapshotted again (in the background) and now loads cleanly.
+    fresh.flush()
     assert CollectionIndex.load(path).count() == len(TEXTS)
 
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -173,3 +174,33 @@ class ChunkSentences(Base):
     # float16, little-endian, L2-normalised, one row of ``dim`` per sentence, in the
     # order of app.text.sentences.split_sentences(chunk.text).
     vectors: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ChunkChange(Base):
+    """One entry of the chunk change log: a chunk added to or removed from a collection
+    (a changed vector is a remove and an add). Written by database triggers on ``chunks``
+    (migration 0010), so no code path that stores or deletes chunks can forget it; read by
+    app/vectors/index.py to bring a FAISS index up to date incrementally.
+
+    ``version`` is NULL until the transaction bumps the collection's version (a trigger on
+    ``collections.version`` stamps its rows with the new value). The version is bumped
+    under the collection row's lock, so versions are assigned in commit order, which a
+    sequence is not on PostgreSQL; a process covering version V reads the rows with
+    ``V < version <= current``. No foreign keys: rows of a deleted collection are pruned.
+    An ``op`` of "pruned" is a marker: every change up to its version was deleted.
+    """
+
+    __tablename__ = "chunk_changes"
+    __table_args__ = (
+        Index("ix_chunk_changes_collection_id_version", "collection_id", "version"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    collection_id: Mapped[int] = mapped_column(Integer)
+    chunk_id: Mapped[int] = mapped_column(Integer)
+    # "add", "remove" or "pruned".
+    op: Mapped[str] = mapped_column(String(10))
+    version: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -1,10 +1,20 @@
 """FAISS indexes derived from the vectors in SQL, one per collection.
 
-SQL is the truth. Each serving process keeps its own copy in step by comparing the
-collection's ``version`` with the version its index covers; when they differ it diffs
-the chunk ids in SQL against the ids in the index and adds/removes the difference.
-Snapshots on disk only make starting fast: a missing, stale or corrupt one is rebuilt
-or brought up to date from SQL, never by re-embedding.
+SQL is the truth. Each serving process keeps its own copy in step: the collection's
+``version`` is the cheap "anything new?" probe, and when it moved the process applies
+only the chunk ids the change log (``chunk_changes``, written by database triggers; see
+app/vectors/changes.py) names after the version its index covers. A full diff of every
+chunk id is the fallback (no index yet, another model, changes pruned) and a periodic
+background consistency check.
+
+Snapshots on disk only make starting fast; they are written by one background thread per
+manager, never on a request path: a FAISS file (``faiss.write_index``) renamed into place,
+then a small JSON sidecar naming it, with the version it covers and its size and sha256,
+renamed over the previous one. A reader that trusts only the sidecar therefore never sees
+a half-written file. Loading maps the vectors (``IO_FLAG_MMAP_IFC``: no copy, and the
+pages are shared by every process on the host) until the first change, which makes an
+owned copy. A missing, stale or corrupt snapshot is rebuilt or brought up to date from
+SQL, never by re-embedding.
 """
 
 from __future__ import annotations
@@ -13,11 +23,11 @@ import hashlib
 import json
 import logging
 import os
-import struct
+import secrets
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +35,30 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.collections.models import Collection
 from app.documents.models import Chunk
+from app.vectors import changes
 
 log = logging.getLogger(__name__)
 
-_MAGIC = b"KBIDX1\n"
 _FETCH_BATCH = 2000
+_COPY_BLOCK = 65536
+_HASH_BLOCK = 1 << 20
+# Up to this many changed ids are looked up one by one in the index; more, with one pass.
+_PROBE_MAX = 256
+# Data files of a collection other than the current one are removed once this old (s):
+# another process may have written one and be about to publish its sidecar.
+_STALE_FILE_S = 60.0
 
 
 @dataclass(frozen=True)
 class IndexMeta:
-    """What a snapshot covers; a snapshot whose model or dimension differs is discarded."""
+    """What an index covers; a snapshot whose model or dimension differs is discarded.
+
+    ``version`` is the collection version whose chunks the index holds (it also is the
+    change log cursor: changes stamped with a higher version are still to be applied)."""
 
     collection_id: int
     embedder: str
@@ -58,16 +78,51 @@ def bytes_to_vectors(blobs: Iterable[bytes], dim: int) -> npt.NDArray[np.float32
     return arr.reshape(-1, dim)
 
 
-class CollectionIndex:
-    """Exact inner-product search over one collection's normalised vectors."""
+def _new_index(dim: int) -> Any:
+    # IndexIDMap2 keeps chunk ids (SQL primary keys) as FAISS ids and can list them.
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
-    def __init__(self, meta: IndexMeta, index: faiss.Index | None = None) -> None:
+
+def _file_sha256(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(_HASH_BLOCK):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class CollectionIndex:
+    """Exact inner-product search over one collection's normalised vectors.
+
+    ``lock`` guards the FAISS object for searches and changes (held only for the FAISS
+    calls); ``sync_lock`` lets one thread at a time prepare a change (the SQL reads happen
+    under it, not under ``lock``) or take a snapshot copy."""
+
+    def __init__(self, meta: IndexMeta, index: Any | None = None, *, mapped: bool = False) -> None:
         self.meta = meta
-        # IndexIDMap2 keeps chunk ids (SQL primary keys) as FAISS ids and can list them.
-        self.index: Any = (
-            index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(meta.dim))
-        )
+        self.index: Any = index if index is not None else _new_index(meta.dim)
+        # True while the vectors are a read-only view of a mapped snapshot file: FAISS
+        # aborts the process on any change of those, so _own() copies them first.
+        self.mapped = mapped
+        # The mapped snapshot's data file: the owned copy reads it plainly (one copy).
+        self.source: Path | None = None
         self.lock = threading.RLock()
+        self.sync_lock = threading.Lock()
 
     @property
     def version(self) -> int:
@@ -77,16 +132,61 @@ class CollectionIndex:
         return int(self.index.ntotal)
 
     def ids(self) -> set[int]:
-        return set(faiss.vector_to_array(self.index.id_map).tolist())
+        return set(self.id_array().tolist())
+
+    def id_array(self) -> npt.NDArray[np.int64]:
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64, copy=False)
+
+    def present(self, ids: Iterable[int]) -> list[int]:
+        """Those of ``ids`` the index holds."""
+        wanted = list(ids)
+        if len(wanted) > _PROBE_MAX:
+            have = self.id_array()
+            arr = np.asarray(wanted, dtype=np.int64)
+            return [int(i) for i in arr[np.isin(arr, have)]]
+        found = []
+        for i in wanted:
+            try:
+                self.index.reconstruct(int(i))  # the id map's hash lookup
+            except RuntimeError:
+                continue
+            found.append(i)
+        return found
+
+    def _own(self) -> None:
+        """Replace a mapped (read-only) index by an owned copy, block by block."""
+        if not self.mapped:
+            return
+        if self.source is not None:
+            try:
+                owned_read = faiss.read_index(str(self.source))
+            except RuntimeError:  # removed by a newer snapshot meanwhile: copy from memory
+                owned_read = None
+            if owned_read is not None and int(owned_read.ntotal) == self.count():
+                self.index, self.mapped = owned_read, False
+                return
+        flat = faiss.downcast_index(self.index.index)
+        ids = self.id_array()
+        owned = _new_index(self.meta.dim)
+        n = self.count()
+        for start in range(0, n, _COPY_BLOCK):
+            stop = min(n, start + _COPY_BLOCK)
+            owned.add_with_ids(flat.reconstruct_n(start, stop - start), ids[start:stop])
+        self.index = owned
+        self.mapped = False
 
     def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
         if len(ids):
-            self.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
+            with self.lock:
+                self._own()
+                self.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
 
     def remove(self, ids: Iterable[int]) -> None:
         arr = np.fromiter(ids, dtype=np.int64)
         if len(arr):
-            self.index.remove_ids(faiss.IDSelectorBatch(arr))
+            with self.lock:
+                self._own()
+                self.index.remove_ids(faiss.IDSelectorBatch(arr))
 
     def search(
         self,
@@ -111,35 +211,111 @@ class CollectionIndex:
             scores, ids = self.index.search(x, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
-    # Snapshot format: magic, header length, JSON header, FAISS bytes, sha256 of all before.
+    def frozen(self) -> tuple[Any, IndexMeta]:
+        """A FAISS object no sync will change while it is written, and what it covers
+        (the caller holds ``sync_lock``, which every change takes): a mapped index is
+        never changed in place, an owned one is copied. Searches go on meanwhile."""
+        if self.mapped:
+            return self.index, self.meta
+        return faiss.clone_index(self.index), self.meta
+
+    # Snapshot: <name>.json (the sidecar) names the FAISS data file and its checksum.
     def save(self, path: Path) -> None:
-        """Write atomically: a temporary file in the same folder, then rename over."""
-        with self.lock:
-            blob = faiss.serialize_index(self.index).tobytes()
-            header = json.dumps(self.meta.__dict__).encode()
-        body = _MAGIC + struct.pack("<I", len(header)) + header + blob
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(body)
-            f.write(hashlib.sha256(body).digest())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        """Write a snapshot whose sidecar is ``path``, atomically (see write_snapshot)."""
+        with self.sync_lock:
+            index, meta = self.frozen()
+        write_snapshot(path, index, meta)
 
     @classmethod
-    def load(cls, path: Path) -> CollectionIndex:
-        """Read a snapshot; raises ValueError when it is corrupt."""
-        data = path.read_bytes()
-        body, digest = data[:-32], data[-32:]
-        if not body.startswith(_MAGIC) or hashlib.sha256(body).digest() != digest:
-            raise ValueError(f"index snapshot {path} is corrupt (checksum mismatch)")
-        (hlen,) = struct.unpack("<I", body[len(_MAGIC) : len(_MAGIC) + 4])
-        start = len(_MAGIC) + 4
-        meta = IndexMeta(**json.loads(body[start : start + hlen]))
-        blob = np.frombuffer(body[start + hlen :], dtype=np.uint8)
-        index = faiss.deserialize_index(blob)
-        return cls(meta, index)
+    def load(cls, path: Path, *, verify: bool = True) -> CollectionIndex:
+        """Read the snapshot whose sidecar is ``path``; raises ValueError when it is
+        corrupt and OSError when it is missing."""
+        return read_snapshot(path, verify=verify)
+
+
+def write_snapshot(path: Path, index: Any, meta: IndexMeta) -> Path:
+    """Write ``index`` to a new data file beside ``path`` (temporary name, fsync, rename),
+    then the sidecar ``path`` the same way; returns the data file. Readers go through the
+    sidecar, so they see the previous snapshot or this one, whole."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = path.name.removesuffix(".json")  # collection-N.kbidx
+    base = stem.removesuffix(".kbidx")
+    data = folder / f"{base}-v{meta.version}-{secrets.token_hex(4)}.kbidx"
+    tmp = folder / f".{data.name}.{os.getpid()}.tmp"
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with open(tmp, "wb") as f:
+
+            def sink(chunk: bytes) -> int:
+                nonlocal size
+                f.write(chunk)
+                h.update(chunk)
+                size += len(chunk)
+                return len(chunk)
+
+            writer = faiss.PyCallbackIOWriter(sink, _HASH_BLOCK)  # type: ignore[attr-defined]
+            faiss.write_index(index, writer)
+            del writer  # flushes the last block
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, data)
+        side = {
+            **asdict(meta),
+            "file": data.name,
+            "size": size,
+            "sha256": h.hexdigest(),
+            "ntotal": int(index.ntotal),
+        }
+        side_tmp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(side_tmp, "w") as sf:
+            json.dump(side, sf)
+            sf.flush()
+            os.fsync(sf.fileno())
+        os.replace(side_tmp, path)
+        _fsync_dir(folder)
+    except BaseException:
+        for leftover in (tmp,):
+            leftover.unlink(missing_ok=True)
+        raise
+    _remove_old_files(folder, base, keep=data.name)
+    return data
+
+
+def _remove_old_files(folder: Path, base: str, *, keep: str) -> None:
+    now = time.time()
+    for old in folder.glob(f"{base}-v*.kbidx"):
+        if old.name == keep:
+            continue
+        try:
+            if now - old.stat().st_mtime >= _STALE_FILE_S:
+                old.unlink()  # a process mapping it keeps its pages until it lets go
+        except OSError:
+            pass
+
+
+def read_snapshot(path: Path, *, verify: bool = True) -> CollectionIndex:
+    side = json.loads(path.read_text())
+    try:
+        meta = IndexMeta(**{k: side[k] for k in IndexMeta.__dataclass_fields__})
+        data = path.parent / str(side["file"])
+        size, digest, ntotal = int(side["size"]), str(side["sha256"]), int(side["ntotal"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"index snapshot {path} has an unreadable sidecar: {exc}") from exc
+    if data.stat().st_size != size:
+        raise ValueError(f"index snapshot {data} is truncated or overwritten (size)")
+    if verify and _file_sha256(data)[0] != digest:
+        raise ValueError(f"index snapshot {data} is corrupt (checksum mismatch)")
+    try:
+        index = faiss.read_index(str(data), faiss.IO_FLAG_MMAP_IFC)
+    except RuntimeError as exc:
+        raise ValueError(f"index snapshot {data} is unreadable: {exc}") from exc
+    if int(index.ntotal) != ntotal or int(index.d) != meta.dim:
+        raise ValueError(f"index snapshot {data} does not match its sidecar")
+    idx = CollectionIndex(meta, index, mapped=True)
+    idx.source = data
+    return idx
 
 
 def _meta_for(collection: Collection, version: int) -> IndexMeta:
@@ -162,18 +338,78 @@ def _meta_for_row(collection_id: int, row: Any, version: int) -> IndexMeta:
     )
 
 
-class IndexManager:
-    """Holds this process's indexes and keeps each in step with SQL."""
+def _fetch_vectors(
+    session: Session, collection_id: int, ids: Iterable[int], dim: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The vectors in SQL of those ``ids`` that are chunks of the collection now."""
+    wanted = sorted(ids)
+    id_parts: list[npt.NDArray[np.int64]] = []
+    vec_parts: list[npt.NDArray[np.float32]] = []
+    for start in range(0, len(wanted), _FETCH_BATCH):
+        batch = wanted[start : start + _FETCH_BATCH]
+        rows = session.execute(
+            select(Chunk.id, Chunk.vector).where(
+                Chunk.collection_id == collection_id, Chunk.id.in_(batch)
+            )
+        ).all()
+        id_parts.append(np.array([r[0] for r in rows], dtype=np.int64))
+        vec_parts.append(bytes_to_vectors((r[1] for r in rows), dim))
+    if not id_parts:
+        return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
+    return np.concatenate(id_parts), np.concatenate(vec_parts)
 
-    def __init__(self, index_dir: Path, *, snapshot_every_s: float = 30.0) -> None:
+
+@dataclass
+class SyncStats:
+    """How this manager's syncs went (for tests, logs and the benchmark)."""
+
+    incremental: int = 0
+    full: int = 0
+    saves: int = 0
+    checks_fixed: int = 0
+
+
+class IndexManager:
+    """Holds this process's indexes, keeps each in step with SQL, snapshots them in the
+    background.
+
+    ``sessions`` (optional) lets the background thread run the periodic consistency
+    check (a full id diff every ``check_every_s``) and prune the change log (every
+    ``prune_every_s``, keeping ``keep_versions`` versions; app/vectors/changes.py).
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        *,
+        snapshot_every_s: float = 30.0,
+        sessions: sessionmaker[Session] | None = None,
+        check_every_s: float = 600.0,
+        prune_every_s: float = 600.0,
+        keep_versions: int = 1000,
+    ) -> None:
         self.index_dir = index_dir
         self.snapshot_every_s = snapshot_every_s
+        self.sessions = sessions
+        self.check_every_s = check_every_s
+        self.prune_every_s = prune_every_s
+        self.keep_versions = keep_versions
+        self.stats = SyncStats()
         self._indexes: dict[int, CollectionIndex] = {}
         self._last_saved: dict[int, float] = {}
+        self._saved_version: dict[int, int] = {}
+        self._dirty: dict[int, CollectionIndex] = {}
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._saver: threading.Thread | None = None
+        self._stopping = False
+        self._busy = False
+        self._last_check = time.monotonic()
+        self._last_prune = time.monotonic()
 
     def snapshot_path(self, collection_id: int) -> Path:
-        return self.index_dir / f"collection-{collection_id}.kbidx"
+        """The sidecar of the collection's snapshot (it names the FAISS data file)."""
+        return self.index_dir / f"collection-{collection_id}.kbidx.json"
 
     def get(self, session: Session, collection: Collection) -> CollectionIndex:
         """The collection's index, brought up to date with SQL."""
@@ -182,6 +418,9 @@ class IndexManager:
             if idx is None:
                 idx = self._open(collection)
                 self._indexes[collection.id] = idx
+                if idx.version >= 0:  # loaded from a snapshot: the next save can wait
+                    self._saved_version[collection.id] = idx.version
+                    self._last_saved[collection.id] = time.monotonic()
         self.sync(session, collection, idx)
         return idx
 
@@ -190,10 +429,17 @@ class IndexManager:
         fresh = CollectionIndex(_meta_for(collection, version=-1))
         if not path.exists():
             return fresh
-        try:
-            idx = CollectionIndex.load(path)
-        except Exception as exc:  # any unreadable snapshot is only a lost cache
-            log.warning("discarding index snapshot %s: %s", path, exc)
+        idx = None
+        for _attempt in range(3):  # a newer save may remove the file between the reads
+            try:
+                idx = CollectionIndex.load(path)
+                break
+            except FileNotFoundError:
+                continue
+            except Exception as exc:  # any unreadable snapshot is only a lost cache
+                log.warning("discarding index snapshot %s: %s", path, exc)
+                return fresh
+        if idx is None:
             return fresh
         want = _meta_for(collection, idx.meta.version)
         if idx.meta != want:
@@ -202,66 +448,247 @@ class IndexManager:
         return idx
 
     def sync(self, session: Session, collection: Collection, idx: CollectionIndex) -> bool:
-        """Bring ``idx`` to the collection's current version; True if anything changed."""
-        # Read the version before the ids: the ids then cover at least that version, and a
-        # change committed in between only makes the next sync diff again (idempotent).
-        row = session.execute(
+        """Bring ``idx`` to the collection's current version; True if anything changed.
+
+        The version probe needs no lock. The SQL reads happen under ``idx.sync_lock``
+        only; searches wait on ``idx.lock`` just for the FAISS add/remove."""
+        row = self._probe(session, collection.id)
+        if row is None or row.version <= idx.version:
+            return False
+        with idx.sync_lock:
+            if row.version <= idx.version:
+                return False  # another thread brought it there meanwhile
+            self._catch_up(session, collection.id, row, idx)
+        self._request_save(idx)
+        return True
+
+    @staticmethod
+    def _probe(session: Session, collection_id: int) -> Any:
+        return session.execute(
             select(Collection.version, Collection.embedder, Collection.model, Collection.dim).where(
-                Collection.id == collection.id
+                Collection.id == collection_id
             )
         ).first()
-        if row is None or row.version == idx.version:
-            return False
-        version = row.version
+
+    def _catch_up(self, session: Session, cid: int, row: Any, idx: CollectionIndex) -> None:
+        same_model = (idx.meta.embedder, idx.meta.model, idx.meta.dim) == (
+            row.embedder,
+            row.model,
+            row.dim,
+        )
+        if same_model and idx.version >= 0:
+            window = changes.read_window(session, cid, idx.version, row.version)
+            if window.complete:
+                self._apply(session, cid, row, idx, window.ids)
+                self.stats.incremental += 1
+                return
+        self._full_diff(session, cid, row, idx, same_model=same_model)
+        self.stats.full += 1
+
+    def _apply(
+        self, session: Session, cid: int, row: Any, idx: CollectionIndex, touched: frozenset[int]
+    ) -> None:
+        """Remove every touched id the index holds, add back those still in SQL."""
+        ids, vectors = _fetch_vectors(session, cid, touched, idx.meta.dim)
         with idx.lock:
-            if version == idx.version:
-                return False
-            if (idx.meta.embedder, idx.meta.model, idx.meta.dim) != (
+            idx.remove(idx.present(touched))
+            idx.add(ids, vectors)
+            idx.meta = _meta_for_row(cid, row, row.version)
+
+    def _full_diff(
+        self, session: Session, cid: int, row: Any, idx: CollectionIndex, *, same_model: bool
+    ) -> int:
+        """Diff every chunk id in SQL against the index; returns how many ids differed.
+
+        The ids are read after the version, so they cover at least that version; a change
+        committed in between is applied again by the next sync (idempotent)."""
+        sql_ids = set(session.scalars(select(Chunk.id).where(Chunk.collection_id == cid)))
+        if not same_model:
+            # The collection switched models: build a new index, swap it in whole.
+            ids, vectors = _fetch_vectors(session, cid, sql_ids, row.dim)
+            fresh = _new_index(row.dim)
+            if len(ids):
+                fresh.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
+            with idx.lock:
+                idx.index, idx.mapped = fresh, False
+                idx.meta = _meta_for_row(cid, row, row.version)
+            return len(ids)
+        have = idx.ids()
+        gone = have - sql_ids
+        ids, vectors = _fetch_vectors(session, cid, sql_ids - have, idx.meta.dim)
+        with idx.lock:
+            idx.remove(gone)
+            idx.add(ids, vectors)
+            idx.meta = _meta_for_row(cid, row, row.version)
+        return len(gone) + len(ids)
+
+    def check(self, session: Session, collection_id: int) -> int:
+        """The consistency check: a full id diff of an index this process holds (after
+        applying the log); returns how many ids it had to fix (0 when all was well)."""
+        with self._lock:
+            idx = self._indexes.get(collection_id)
+        if idx is None:
+            return 0
+        row = self._probe(session, collection_id)
+        if row is None:
+            return 0
+        with idx.sync_lock:
+            if row.version > idx.version:
+                self._catch_up(session, collection_id, row, idx)
+            same = (idx.meta.embedder, idx.meta.model, idx.meta.dim) == (
                 row.embedder,
                 row.model,
                 row.dim,
-            ):
-                # The collection switched models: this index holds the old vectors.
-                idx.index = CollectionIndex(_meta_for_row(collection.id, row, -1)).index
-                idx.meta = _meta_for_row(collection.id, row, -1)
-            sql_ids = set(
-                session.scalars(select(Chunk.id).where(Chunk.collection_id == collection.id))
             )
-            have = idx.ids()
-            idx.remove(have - sql_ids)
-            missing = sorted(sql_ids - have)
-            for start in range(0, len(missing), _FETCH_BATCH):
-                batch = missing[start : start + _FETCH_BATCH]
-                rows = session.execute(
-                    select(Chunk.id, Chunk.vector).where(Chunk.id.in_(batch))
-                ).all()
-                ids = np.array([r[0] for r in rows], dtype=np.int64)
-                idx.add(ids, bytes_to_vectors((r[1] for r in rows), idx.meta.dim))
-            idx.meta = _meta_for_row(collection.id, row, version)
-        self._maybe_save(idx)
-        return True
-
-    def _maybe_save(self, idx: CollectionIndex, *, force: bool = False) -> None:
-        cid = idx.meta.collection_id
-        now = time.monotonic()
-        if force or now - self._last_saved.get(cid, 0.0) >= self.snapshot_every_s:
-            try:
-                idx.save(self.snapshot_path(cid))
-                self._last_saved[cid] = now
-            except OSError as exc:  # a snapshot is an optimisation; serving goes on
-                log.warning("could not write index snapshot: %s", exc)
+            fixed = self._full_diff(session, collection_id, row, idx, same_model=same)
+        if fixed:
+            log.warning(
+                "index of collection %d was off by %d chunk ids; fixed", collection_id, fixed
+            )
+            self.stats.checks_fixed += 1
+            self._request_save(idx)
+        return fixed
 
     def rebuild(self, session: Session, collection: Collection) -> CollectionIndex:
-        """Drop this process's copy and the snapshot, rebuild from SQL, save a snapshot."""
+        """Drop this process's copy and the snapshot, rebuild from SQL, save a snapshot
+        (in the caller's thread: this is the ``reindex`` command, not a request)."""
         idx = CollectionIndex(_meta_for(collection, version=-1))
         with self._lock:
             self._indexes[collection.id] = idx
+            self._dirty.pop(collection.id, None)
         self.sync(session, collection, idx)
-        self._maybe_save(idx, force=True)
+        self._save(idx)
         return idx
 
-    def save_all(self) -> None:
+    # -- snapshots, in the background ---------------------------------------------------
+
+    def _request_save(self, idx: CollectionIndex) -> None:
+        with self._cond:
+            if self._stopping:
+                return
+            self._dirty[idx.meta.collection_id] = idx
+            if self._saver is None:
+                self._saver = threading.Thread(
+                    target=self._saver_loop, name="index-snapshots", daemon=True
+                )
+                self._saver.start()
+            self._cond.notify_all()
+
+    def _due(self, now: float) -> tuple[list[CollectionIndex], float]:
+        """The dirty indexes due for a save, and how long until the next one is."""
+        due: list[CollectionIndex] = []
+        wait = max(self.check_every_s, 1.0) if self.sessions is not None else 3600.0
+        for cid, idx in list(self._dirty.items()):
+            left = self._last_saved.get(cid, -1e18) + self.snapshot_every_s - now
+            if left <= 0:
+                due.append(idx)
+                del self._dirty[cid]
+            else:
+                wait = min(wait, left)
+        return due, wait
+
+    def _saver_loop(self) -> None:
+        while True:
+            with self._cond:
+                due, wait = self._due(time.monotonic())
+                while not due and not self._stopping and not self._maintenance_due():
+                    self._cond.wait(timeout=wait)
+                    due, wait = self._due(time.monotonic())
+                if self._stopping:
+                    return
+                self._busy = True
+            try:
+                for idx in due:
+                    self._save(idx)
+                self._maintain()
+            except Exception:  # the thread must outlive any one failure
+                log.exception("index background work failed")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _save(self, idx: CollectionIndex) -> None:
+        cid = idx.meta.collection_id
+        try:
+            with idx.sync_lock:
+                index, meta = idx.frozen()
+            if meta.version < 0:
+                return
+            write_snapshot(self.snapshot_path(cid), index, meta)
+            with self._lock:
+                self._last_saved[cid] = time.monotonic()
+                self._saved_version[cid] = meta.version
+            self.stats.saves += 1
+        except OSError as exc:  # a snapshot is an optimisation; serving goes on
+            log.warning("could not write index snapshot: %s", exc)
+
+    def _maintenance_due(self) -> bool:
+        if self.sessions is None:
+            return False
+        now = time.monotonic()
+        return (
+            now - self._last_check >= self.check_every_s
+            or now - self._last_prune >= self.prune_every_s
+        )
+
+    def _maintain(self) -> None:
+        if self.sessions is None:
+            return
+        now = time.monotonic()
+        if now - self._last_check >= self.check_every_s:
+            self._last_check = now
+            with self._lock:
+                cids = list(self._indexes)
+            for cid in cids:
+                with self.sessions() as s:
+                    self.check(s, cid)
+        if now - self._last_prune >= self.prune_every_s:
+            self._last_prune = now
+            self.prune()
+
+    def prune(self) -> int:
+        """Prune the change log (needs ``sessions``); never past a snapshot this process
+        wrote, so its restart catches up incrementally."""
+        if self.sessions is None:
+            return 0
         with self._lock:
-            indexes = list(self._indexes.values())
+            floors = dict(self._saved_version)
+        with self.sessions() as s, s.begin():
+            return changes.prune(s, keep_versions=self.keep_versions, floors=floors)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Write every pending snapshot now, in the caller's thread (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._busy and time.monotonic() < deadline:
+                self._cond.wait(timeout=0.05)
+            pending = list(self._dirty.values())
+            self._dirty.clear()
+        for idx in pending:
+            self._save(idx)
+
+    def save_all(self) -> None:
+        """Snapshot every index whose version is not on disk yet (in the caller's thread)."""
+        self.flush()
+        with self._lock:
+            indexes = [
+                idx
+                for cid, idx in self._indexes.items()
+                if idx.version >= 0 and self._saved_version.get(cid) != idx.version
+            ]
         for idx in indexes:
-            self._maybe_save(idx, force=True)
+            self._save(idx)
+
+    def close(self) -> None:
+        """Stop the background thread, then save what is not on disk yet."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            saver = self._saver
+        if saver is not None:
+            saver.join(timeout=120)
+        with self._cond:
+            self._stopping = False
+            self._saver = None
+        self.save_all()
