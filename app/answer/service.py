@@ -227,19 +227,23 @@ def passage_json(p: Passage) -> dict[str, Any]:
     }
 
 
+# What a citation says of its passage: where it is, not its text.
+_CITATION_KEYS = (
+    "n",
+    "chunk_id",
+    "document_id",
+    "file",
+    "title",
+    "heading_path",
+    "page",
+    "link",
+    "source",
+)
+
+
 def citation_json(p: Passage) -> dict[str, Any]:
-    h = p.hit
-    return {
-        "n": p.n,
-        "chunk_id": h.chunk_id,
-        "document_id": h.document_id,
-        "file": h.file,
-        "title": h.title,
-        "heading_path": h.heading_path,
-        "page": h.page_start,
-        "link": document_link(h),
-        "source": source_link(h),
-    }
+    whole = passage_json(p)
+    return {k: whole[k] for k in _CITATION_KEYS}
 
 
 def generate(rt: Runtime, grounding: Grounding) -> Iterator[AnswerEvent]:
