@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -16,6 +17,7 @@ from app.embedding.registry import EmbedderRegistry, ensure_same_model
 from app.filemodes import private_dir
 from app.llm import ChatClient, make_llm
 from app.rerank import Reranker, make_reranker
+from app.search.lexical import StatisticsThread, refresh_statistics
 from app.settings import Settings
 from app.vectors.index import IndexManager
 
@@ -32,6 +34,9 @@ class Runtime:
     # The optional LLM that writes answers (KB_LLM_URL and KB_LLM_MODEL); no network until used.
     llm: ChatClient | None = field(default=None)
     token_usage: TokenUsage = field(init=False)
+    # Refreshes the planner's statistics every 10 minutes (app/search/lexical.py);
+    # started by create().
+    statistics: StatisticsThread | None = field(init=False, default=None)
     # Per collection id: (its version, chunks per language), so search counts a
     # collection's languages once per change of it rather than once per query
     # (app/search/service.py, _language_share).
@@ -64,6 +69,13 @@ class Runtime:
             reranker=make_reranker(settings),
             llm=make_llm(settings),
         )
+        # Planner statistics: SQLite has none until asked (cheap: sampled, and only where
+        # missing or stale), PostgreSQL's autovacuum keeps them; both are refreshed every
+        # 10 minutes after, in a thread. Search's SQL plans depend on them.
+        if engine.dialect.name == "sqlite":
+            with contextlib.suppress(Exception):  # an optimisation only
+                refresh_statistics(engine)
+        rt.statistics = StatisticsThread(engine)
         return rt
 
     def collection(
@@ -96,6 +108,8 @@ class Runtime:
             return ensure_first_admin(session, pw.get_secret_value() if pw else None)
 
     def close(self) -> None:
+        if self.statistics is not None:
+            self.statistics.close()
         self.token_usage.close()
         self.indexes.close()
         self.embedders.close()

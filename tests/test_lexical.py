@@ -10,7 +10,7 @@ from app.db import make_engine, make_sessionmaker, transaction, upgrade
 from app.documents import service as documents
 from app.documents.models import Chunk, Document
 from app.runtime import Runtime
-from app.search.lexical import PG_INDEX, lexical_search, match_query, pg_vector
+from app.search.lexical import PG_VECTOR_INDEX, lexical_search, match_query, pg_vector
 from app.settings import Settings
 from app.text.terms import index_text, terms
 from ingest.worker import Worker
@@ -194,7 +194,7 @@ def test_postgresql_query_uses_the_gin_index(rt: Runtime, backend: str) -> None:
         q = select(Chunk.id).where(pg_vector().op("@@")(literal_column("'orbit'::tsquery")))
         sql = q.compile(s.get_bind(), compile_kwargs={"literal_binds": True})
         plan = "\n".join(s.scalars(text(f"EXPLAIN {sql}")))
-        assert PG_INDEX in plan, plan
+        assert PG_VECTOR_INDEX in plan, plan
 
 
 def test_upgrade_from_0004_backfills_existing_chunks(settings: Settings) -> None:

@@ -124,12 +124,35 @@ def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
 
     The dense search turns it into a FAISS ID selector; a SQL search can use it as a
     subquery (``Chunk.id.in_(allowed_chunks(...))``) so the filter applies before top-k.
+
+    Documents are joined only for a filter on their columns (document type, a chunk's
+    language inherited from its document). A tag filter starts from the tag table: the
+    tagged documents of the collection, then their chunks through an index on (collection,
+    document), rather than every chunk of the collection checked against the tags.
     """
-    query = (
-        select(Chunk.id)
-        .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.collection_id == collection_id)
-    )
+    query = select(Chunk.id)
+    if filters.tags:
+        # Stored tags are whitespace-collapsed already (front matter and upload); trim
+        # covers a stray trailing space. SQLite's lower() folds ASCII only, so the exact
+        # spelling matches too (a tag picked from the page's list always does).
+        stored = func.trim(DocumentTag.tag)
+        tagged = (
+            select(DocumentTag.document_id)
+            .join(Document, Document.id == DocumentTag.document_id)
+            .where(
+                Document.collection_id == collection_id,
+                or_(
+                    func.lower(stored).in_(sorted({tag_identity(t) for t in filters.tags})),
+                    stored.in_(filters.tags),
+                ),
+            )
+            .distinct()
+            .subquery()
+        )
+        query = query.select_from(tagged).join(Chunk, Chunk.document_id == tagged.c.document_id)
+    query = query.where(Chunk.collection_id == collection_id)
+    if filters.doc_type is not None or filters.language is not None:
+        query = query.join(Document, Document.id == Chunk.document_id)
     if filters.doc_type is not None:
         query = query.where(Document.doc_type == filters.doc_type)
     if filters.language is not None:
@@ -137,26 +160,14 @@ def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
         # chunks had one take their document's.
         query = query.where(func.coalesce(Chunk.language, Document.language) == filters.language)
     if filters.document_id is not None:
-        query = query.where(Document.id == filters.document_id)
+        query = query.where(Chunk.document_id == filters.document_id)
     if filters.kind is not None:
         query = query.where(Chunk.kind == filters.kind)
-    if filters.tags:
-        # Stored tags are whitespace-collapsed already (front matter and upload); trim
-        # covers a stray trailing space. SQLite's lower() folds ASCII only, so the exact
-        # spelling matches too (a tag picked from the page's list always does).
-        stored = func.trim(DocumentTag.tag)
-        tagged = select(DocumentTag.document_id).where(
-            or_(
-                func.lower(stored).in_(sorted({tag_identity(t) for t in filters.tags})),
-                stored.in_(filters.tags),
-            )
-        )
-        query = query.where(Document.id.in_(tagged))
     return query
 
 
 def tags_in_collection(session: Session, collection_id: int) -> list[str]:
-    """The distinct tags of the collection's documents (first spelling wins), sorted."""
+    """The distinct tags of the collection's documents (one spelling each), sorted."""
     rows = session.scalars(
         select(DocumentTag.tag)
         .join(Document, Document.id == DocumentTag.document_id)
@@ -165,7 +176,11 @@ def tags_in_collection(session: Session, collection_id: int) -> list[str]:
     )
     by_key: dict[str, str] = {}
     for tag in rows:
-        by_key.setdefault(tag_identity(tag), " ".join(tag.split()))
+        spelled = " ".join(tag.split())
+        key = tag_identity(spelled)
+        # Of several spellings the smallest, not the first: DISTINCT returns rows in no
+        # set order, and the list must not change when the planner's statistics do.
+        by_key[key] = min(by_key.get(key, spelled), spelled)
     return sorted(by_key.values(), key=tag_identity)
 
 
@@ -450,11 +465,20 @@ def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[Search
     if not scored:
         return []
     ids = [cid for cid, _ in scored]
-    rows = session.execute(
-        select(Chunk, Document)
-        .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.id.in_(ids), Document.status == DocumentStatus.READY)
-    ).all()
+    # Chunk ids first (primary key), then their documents (primary key): one query with
+    # a join let SQLite start from the documents' status index and walk every ready
+    # document's chunks.
+    chunks = session.scalars(select(Chunk).where(Chunk.id.in_(ids))).all()
+    docs = {
+        doc.id: doc
+        for doc in session.scalars(
+            select(Document).where(
+                Document.id.in_(sorted({c.document_id for c in chunks})),
+                Document.status == DocumentStatus.READY,
+            )
+        )
+    }
+    rows = [(chunk, docs[chunk.document_id]) for chunk in chunks if chunk.document_id in docs]
     by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
     hits = []
     for cid, score in scored:
