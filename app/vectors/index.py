@@ -557,6 +557,11 @@ class IndexManager:
             self._indexes[collection.id] = idx
             self._dirty.pop(collection.id, None)
         self.sync(session, collection, idx)
+        with self._cond:
+            # Saved below, in this thread: not also by the saver (nor while it writes).
+            self._dirty.pop(collection.id, None)
+            while self._busy:
+                self._cond.wait(timeout=0.05)
         self._save(idx)
         return idx
 
