@@ -134,3 +134,12 @@ class CompatClient:
     def model_missing(self, message: str) -> Exception:
         """The error for a server that does not serve our model."""
         raise NotImplementedError
+
+
+def retry_after_seconds(resp: httpx.Response) -> float | None:
+    """The seconds a ``Retry-After`` header asks for; None without one, or for an HTTP
+    date (rare from these servers: the caller's own backoff applies)."""
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After", "")))
+    except ValueError:
+        return None

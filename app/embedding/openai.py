@@ -42,7 +42,7 @@ from app.embedding.base import (
     Vectors,
     l2_normalise,
 )
-from app.openai_compat import CompatClient, error_message
+from app.openai_compat import CompatClient, error_message, retry_after_seconds
 from app.settings import QWEN3_QUERY_TASK, Settings
 from app.text.tokens import count_tokens
 
@@ -158,16 +158,6 @@ def _error_message(resp: httpx.Response) -> str:
         encoding=resp.encoding or "utf-8",
         join_lists=False,
     )
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare for these servers; the backoff applies
 
 
 def _describe(exc: httpx.TransportError) -> str:
@@ -515,7 +505,7 @@ class OpenAIEmbedder(CompatClient, Embedder):
                 if status < 400 or (status < 500 and status not in (408, 429)):
                     return resp
                 error = f"{status} {_error_message(resp)}"
-                retry_after = _retry_after(resp)
+                retry_after = retry_after_seconds(resp)
             attempt += 1
             delay = random.uniform(
                 0, min(self.config.backoff_max_s, self.config.backoff_s * 2 ** (attempt - 1))

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import httpx
 
 from app.llm.think import ThinkFilter, strip_think
-from app.openai_compat import CompatClient, error_message
+from app.openai_compat import CompatClient, error_message, retry_after_seconds
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -158,13 +158,6 @@ def sse_data(lines: Iterable[str]) -> Iterator[str]:
             data.append(value[1:] if value.startswith(" ") else value)
     if data:
         yield "\n".join(data)
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(resp.headers.get("retry-after", "")))
-    except ValueError:
-        return None
 
 
 class ChatClient(CompatClient):
@@ -420,7 +413,7 @@ class ChatClient(CompatClient):
             kind="http",
             status=status,
             retryable=status in RETRY_STATUSES,
-            retry_after=_retry_after(resp),
+            retry_after=retry_after_seconds(resp),
         )
 
     def _transport_error(self, exc: httpx.HTTPError) -> LLMError:

@@ -14,7 +14,7 @@ from app.runtime import Runtime
 from app.search.pages import document_link
 from app.search.query import AskQuery, SearchQuery
 from app.search.routes import AnswerOut, AskOut, SearchHitOut, SearchOut, ask_out, search_out
-from app.search.service import SearchResult, search
+from app.search.service import SearchResult
 
 from .access import authorize
 
@@ -76,16 +76,7 @@ def run_search(rt: Runtime, *, token: str | None, params: SearchQuery) -> McpSea
     """``GET /api/v1/search`` for the user of ``token`` (checked first)."""
     with rt.sessions() as session:
         authorize(rt, session, token)
-        result = search(
-            rt,
-            query=params.q,
-            k=params.k,
-            collection=params.collection,
-            filters=params.filters(),
-            mode=params.mode,
-            rerank=params.rerank,
-            session=session,
-        )
+        result = params.run(rt, session=session)
         out = search_out(rt, result, session=session)
     hits = [
         {**hit.model_dump(), "link": link}
@@ -108,14 +99,7 @@ def answer(rt: Runtime, *, params: AskQuery, session: Session) -> McpAskOut:
     with its answering sentences (none on a weak match)."""
     if rt.llm is not None:
         return written(rt, params=params, session=session)
-    result = search(
-        rt,
-        query=params.q,
-        k=params.k,
-        collection=params.collection,
-        filters=params.filters(),
-        session=session,
-    )
+    result = params.run(rt, session=session)
     out = ask_out(rt, result, session=session)
     answers_ = [
         {**a.model_dump(), "link": link}

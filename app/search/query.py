@@ -16,9 +16,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from app.deps import MAX_ID
-from app.search.service import CHUNK_KINDS, MAX_FILTER_TAGS, MAX_K, SearchFilters
+from app.runtime import Runtime
+from app.search.service import (
+    CHUNK_KINDS,
+    MAX_FILTER_TAGS,
+    MAX_K,
+    SearchFilters,
+    SearchResult,
+    search,
+)
 
 MAX_QUERY_CHARS = 2000
 # Ask answers with sentences inside each passage: a few passages, not a results list.
@@ -71,6 +80,17 @@ class AskQuery(BaseModel):
         """The filters asked for; a bad value is a SearchError (422)."""
         return SearchFilters(tags=tuple(self.tag or ()), kind=self.kind or None)
 
+    def run(self, rt: Runtime, *, session: Session) -> SearchResult:
+        """The search these parameters ask for (the API and the MCP tools alike)."""
+        return search(
+            rt,
+            query=self.q,
+            k=self.k,
+            collection=self.collection,
+            filters=self.filters(),
+            session=session,
+        )
+
 
 class SearchQuery(AskQuery):
     """``/api/v1/search``: Ask's parameters, more results, every filter, mode and rerank."""
@@ -89,6 +109,18 @@ class SearchQuery(AskQuery):
             document_id=self.document_id,
             tags=tuple(self.tag or ()),
             kind=self.kind or None,
+        )
+
+    def run(self, rt: Runtime, *, session: Session) -> SearchResult:
+        return search(
+            rt,
+            query=self.q,
+            k=self.k,
+            collection=self.collection,
+            filters=self.filters(),
+            mode=self.mode,
+            rerank=self.rerank,
+            session=session,
         )
 
 

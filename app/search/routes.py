@@ -15,7 +15,7 @@ from app.feedback.querylog import note_query
 from app.runtime import Runtime
 from app.search.answers import Snippet, answer_spans, hit_snippets
 from app.search.query import AskQuery, SearchQuery
-from app.search.service import SearchResult, search
+from app.search.service import SearchResult
 
 router = APIRouter(tags=["search"])
 
@@ -108,16 +108,7 @@ def api_search(
     Filters apply inside the vector search: ``k`` results come back whenever ``k``
     passages pass them.
     """
-    result = search(
-        rt,
-        query=params.q,
-        k=params.k,
-        collection=params.collection,
-        filters=params.filters(),
-        mode=params.mode,
-        rerank=params.rerank,
-        session=session,
-    )
+    result = params.run(rt, session=session)
     note_query(request, user, Source.API, result)
     return search_out(rt, result, session=session)
 
@@ -179,14 +170,7 @@ def api_ask(
     """The passages most likely to answer ``q``, each with the sentence(s) that answer it
     best as character offsets into the passage's ``text`` (no LLM involved). On a
     ``weak_match`` the passages come without sentences: none of them answers."""
-    result = search(
-        rt,
-        query=params.q,
-        k=params.k,
-        collection=params.collection,
-        filters=params.filters(),
-        session=session,
-    )
+    result = params.run(rt, session=session)
     note_query(request, user, Source.API, result)
     return ask_out(rt, result, session=session)
 
