@@ -27,7 +27,16 @@ HTML_LANG: dict[str, str] = {"en": "en", "zh": "zh-Hans"}
 # The label of a stored value on the pages, per kind of value: the message id that
 # ``_()`` translates. A value missing from its table is shown as it is, untranslated.
 LABELS: dict[str, dict[str, str]] = {
-    "doc_type": {"pdf": "PDF", "markdown": "Markdown"},
+    "doc_type": {
+        "pdf": "PDF",
+        "markdown": "Markdown",
+        "docx": "Word",
+        "pptx": "PowerPoint",
+        "html": "HTML",
+        "xlsx": "Excel",
+        "csv": "CSV",
+        "image": "Image (OCR)",
+    },
     "language": {"zh": "Chinese", "en": "English"},
     "kind": {"section": "Section", "faq": "FAQ", "question": "Exam question"},
     # Documents' and jobs' statuses, users' roles and upload results are their own ids.

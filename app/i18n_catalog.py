@@ -268,6 +268,35 @@ ZH: dict[str, str] = {
     ),
     "Sources:": "来源：",
     "Closest passages:": "最接近的段落：",
+    "Image (OCR)": "图片（OCR）",
+    "Accepted: {types}": "支持的类型：{types}",
+    # --- ingest reasons: Word (ingest/parse/docx.py) ---
+    # --- ingest reasons: PowerPoint, HTML, spreadsheets (ingest/parse/{pptx,html,sheet}.py) ---
+    # --- ingest reasons: Office zip safety (ingest/parse/zipsafe.py) ---
+    "The file is password-protected: remove the password (save an unprotected copy) "
+    "and upload it again.": "文件有密码保护：请去掉密码（另存一份无保护的副本）后重新上传。",
+    "The file is in the old binary Office format (.doc, .ppt or .xls): save it as "
+    ".docx, .pptx or .xlsx and upload it again.": (
+        "文件是旧版二进制 Office 格式（.doc、.ppt 或 .xls）：请另存为 .docx、.pptx 或 "
+        ".xlsx 后重新上传。"
+    ),
+    "The file is named {suffix} but is not a {label} file (it is not an Office Open XML "
+    "package); it may be damaged or mislabelled. Save it again as {suffix} and upload it.": (
+        "文件名为 {suffix}，但不是 {label} 文件（不是 Office Open XML 包）；文件可能已损坏或"
+        "扩展名有误。请重新另存为 {suffix} 后上传。"
+    ),
+    "The file has too many parts ({count}) to be a real document; it was not read.": (
+        "文件包含的部件过多（{count} 个），不像真实文档；未读取。"
+    ),
+    "The file unpacks to more than {limit_mb} MB; it was not read (it may be a zip bomb).": (
+        "文件解压后超过 {limit_mb} MB；未读取（可能是压缩炸弹）。"
+    ),
+    "A part of the file is compressed more than {ratio}:1, as only zip bombs are; "
+    "it was not read.": "文件中某个部件的压缩比超过 {ratio}:1，只有压缩炸弹才会如此；未读取。",
+    "The file is named {suffix} but is a PDF. Rename it to .pdf and upload it again.": (
+        "文件名为 {suffix}，但实际是 PDF。请改名为 .pdf 后重新上传。"
+    ),
+    # --- ingest reasons: OCR (ingest/parse/ocr.py) ---
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "zh": ZH}

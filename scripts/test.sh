@@ -3,7 +3,7 @@
 # tests). Installs what the tests need: the dev extras, PostgreSQL's server binaries and
 # Chromium (driven by Playwright in tests/e2e).
 set -euo pipefail
-KB_EXTRAS=dev source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+KB_EXTRAS=dev,ocr source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 
 have_pg() { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 if ! have_pg; then

@@ -22,6 +22,7 @@ from app.documents.models import Chunk, Document, DocumentStatus
 from app.documents.rendered import RenderCache, chunk_key
 from app.jobs.models import Job
 from app.runtime import Runtime
+from app.text import filetypes
 from app.text.sizes import human_size
 from app.web import render
 
@@ -238,6 +239,8 @@ def _upload_ctx(rt: Runtime, session: Session, **extra: object) -> dict[str, obj
         "collections": [c.name for c in collections.list_all(session)],
         "max_bytes": rt.settings.max_upload_bytes,
         "max_size": human_size(rt.settings.max_upload_bytes),
+        "accepted": filetypes.accepted_list(),
+        "accept": filetypes.accept_attribute(),
         **extra,
     }
 

@@ -32,6 +32,7 @@ from app.documents.rendered import RenderCache
 from app.errors import NotFound
 from app.jobs.models import Job
 from app.settings import Settings
+from app.text.filetypes import ACCEPTED
 from app.text.sizes import human_size
 from app.text.tags import TAG_SPLIT, normalise_tags
 
@@ -42,7 +43,7 @@ UPLOAD_TAG = "upload"
 
 # Extension -> document type. The worker checks the content; this only turns away
 # files we could never read, before they are stored.
-SUPPORTED_TYPES = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "markdown"}
+SUPPORTED_TYPES = ACCEPTED
 
 
 class DocumentNotFound(NotFound, LookupError):

@@ -28,6 +28,7 @@ from app.search.service import (
     SearchResult,
     search,
 )
+from app.text.filetypes import DOC_TYPES as FILE_DOC_TYPES
 
 MAX_QUERY_CHARS = 2000
 # Ask answers with sentences inside each passage: a few passages, not a results list.
@@ -35,7 +36,7 @@ MAX_ASK_K = 20
 # Tag parameters in one API request (more is a 422; at most MAX_FILTER_TAGS distinct).
 MAX_TAG_PARAMS = 100
 # The filter values the pages offer.
-DOC_TYPES = ("pdf", "markdown")
+DOC_TYPES = FILE_DOC_TYPES
 LANGUAGES = ("zh", "en")
 
 Question = Annotated[

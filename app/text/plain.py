@@ -23,6 +23,8 @@ from markdown_it.token import Token
 from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 
+from app.text.filetypes import MARKUP_DOC_TYPES
+
 BULLET = "• "
 _INDENT = "  "
 _CELL_SEP = " | "
@@ -48,7 +50,7 @@ def _parser() -> MarkdownIt:
 
 def plain_passage(text: str, doc_type: str) -> str:
     """The readable text of a chunk: Markdown rendered as plain text, anything else as is."""
-    return markdown_plain(text) if doc_type == "markdown" else text
+    return markdown_plain(text) if doc_type in MARKUP_DOC_TYPES else text
 
 
 def markdown_plain(source: str) -> str:

@@ -31,6 +31,30 @@ def parse(path: Path, *, filename: str | None = None) -> ParsedDocument:
     if not head.strip() and not path.read_bytes().strip():
         raise IngestError(EMPTY_FILE)
     kind = detect_kind(head, filename or path.name)
-    if kind is FileKind.PDF:
-        return parse_pdf(path)
-    return parse_markdown_bytes(path.read_bytes())
+    # The Office, HTML, sheet and OCR parsers are imported on first use: a worker that
+    # never sees such a file never loads their libraries.
+    match kind:
+        case FileKind.PDF:
+            return parse_pdf(path)
+        case FileKind.MARKDOWN:
+            return parse_markdown_bytes(path.read_bytes())
+        case FileKind.DOCX:
+            from ingest.parse.docx import parse_docx
+
+            return parse_docx(path)
+        case FileKind.PPTX:
+            from ingest.parse.pptx import parse_pptx
+
+            return parse_pptx(path)
+        case FileKind.HTML:
+            from ingest.parse.htmlpage import parse_html
+
+            return parse_html(path)
+        case FileKind.XLSX | FileKind.CSV:
+            from ingest.parse.sheet import parse_sheet
+
+            return parse_sheet(path, kind.value)
+        case FileKind.IMAGE:
+            from ingest.parse.ocr import parse_image
+
+            return parse_image(path)
