@@ -19,7 +19,7 @@ from app.llm import ChatClient, make_llm
 from app.rerank import Reranker, make_reranker
 from app.search.lexical import StatisticsThread, refresh_statistics
 from app.settings import Settings
-from app.vectors.index import IndexManager
+from app.vectors.index import AnnPolicy, IndexManager
 
 
 @dataclass
@@ -65,7 +65,15 @@ class Runtime:
             engine=engine,
             sessions=sessions,
             embedders=EmbedderRegistry(settings),
-            indexes=IndexManager(settings.index_dir, sessions=sessions),
+            indexes=IndexManager(
+                settings.index_dir,
+                sessions=sessions,
+                ann=AnnPolicy(
+                    min_vectors=settings.ann_min_vectors,
+                    encoding=settings.ann_encoding,
+                    nprobe=settings.ann_nprobe,
+                ),
+            ),
             reranker=make_reranker(settings),
             llm=make_llm(settings),
         )

@@ -38,6 +38,18 @@ class Settings(BaseSettings):
         default=2048, ge=64, description="address-space limit of the process parsing a file"
     )
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    ann_min_vectors: int = Field(
+        default=200_000,
+        ge=0,
+        description="a collection's vector index becomes approximate (IVF, trained in the "
+        "background) from this many chunks; 0 keeps every index exact",
+    )
+    ann_encoding: Literal["Flat", "SQfp16"] = Field(
+        default="Flat", description="how an IVF index stores vectors: float32, or float16"
+    )
+    ann_nprobe: int = Field(
+        default=0, ge=0, description="IVF lists searched per query (0: max(16, lists / 8))"
+    )
     cpu_threads: int = Field(default=1, ge=1, description="threads for in-process CPU embedders")
 
     # The "openai" embedder: any server speaking the OpenAI /v1/embeddings API (vLLM serving

@@ -15,6 +15,14 @@ a half-written file. Loading maps the vectors (``IO_FLAG_MMAP_IFC``: no copy, an
 pages are shared by every process on the host) until the first change, which makes an
 owned copy. A missing, stale or corrupt snapshot is rebuilt or brought up to date from
 SQL, never by re-embedding.
+
+Index type by size (``AnnPolicy``): a collection's index is exact (``IndexFlatIP`` under
+an id map) until it holds ``min_vectors`` vectors; then the background thread trains an
+inverted-file index (IVF, about sqrt(N) lists, its own ids and a hashtable direct map so
+deletes and id lookups work) from the vectors in SQL, replays the changes the live index
+took meanwhile from the change log, and swaps it in; it trains again when the collection
+has grown ``regrow`` times since. Searches probe ``nprobe`` lists (recall against exact
+search is measured by bench/scale.py and tests/test_ann.py).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import secrets
 import threading
@@ -39,7 +48,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.collections.models import Collection
 from app.documents.models import Chunk
-from app.vectors import changes
+from app.vectors import changes, facets
+from app.vectors.facets import ChunkFacets, FacetFilter
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +93,43 @@ def _new_index(dim: int) -> Any:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
+@dataclass(frozen=True)
+class AnnPolicy:
+    """When a collection's index becomes approximate, and how the IVF index is built.
+
+    ``min_vectors``: exact search below this many vectors (0: always exact). ``encoding``:
+    how IVF stores vectors, "Flat" (float32) or "SQfp16" (half the memory). ``nprobe``:
+    lists searched per query (0: ``max(16, nlist // 8)``, measured for recall@10 >= 0.98).
+    ``regrow``: train again when the collection is this many times the size trained on.
+    """
+
+    min_vectors: int = 200_000
+    encoding: str = "Flat"
+    nprobe: int = 0
+    regrow: float = 2.0
+    # Training points per list: FAISS wants >= 39; more costs time, not recall.
+    train_per_list: int = 64
+
+    def nlist(self, n: int) -> int:
+        return max(16, min(16384, round(math.sqrt(n))))
+
+    def probes(self, nlist: int) -> int:
+        return min(nlist, self.nprobe or max(16, nlist // 8))
+
+    def wants_ivf(self, n: int, trained_on: int) -> bool:
+        if self.min_vectors <= 0 or n < self.min_vectors:
+            return False
+        return trained_on <= 0 or n >= self.regrow * trained_on
+
+
+EXACT = AnnPolicy(min_vectors=0)
+
+
+def _new_ivf(dim: int, nlist: int, encoding: str) -> Any:
+    index = faiss.index_factory(dim, f"IVF{nlist},{encoding}", faiss.METRIC_INNER_PRODUCT)
+    return index
+
+
 def _file_sha256(path: Path) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
@@ -123,10 +170,21 @@ class CollectionIndex:
         self.source: Path | None = None
         self.lock = threading.RLock()
         self.sync_lock = threading.Lock()
+        # Lists probed per search when the index is an IVF one (set by the manager).
+        self.nprobe = 16
+        # How many vectors an IVF index was trained on (0: exact index).
+        self.trained_on = int(self.index.ntotal) if self.is_ivf else 0
+        # What filters read, built on the first filtered search and then kept in step by
+        # the same syncs as the vectors (None: not built, or dropped by a full diff).
+        self.facets: ChunkFacets | None = None
 
     @property
     def version(self) -> int:
         return self.meta.version
+
+    @property
+    def is_ivf(self) -> bool:
+        return faiss.try_extract_index_ivf(self.index) is not None
 
     def count(self) -> int:
         return int(self.index.ntotal)
@@ -135,7 +193,16 @@ class CollectionIndex:
         return set(self.id_array().tolist())
 
     def id_array(self) -> npt.NDArray[np.int64]:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64, copy=False)
+        ivf = faiss.try_extract_index_ivf(self.index)
+        if ivf is None:
+            return faiss.vector_to_array(self.index.id_map).astype(np.int64, copy=False)
+        lists: Any = ivf.invlists
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(i), size).copy()
+            for i in range(lists.nlist)
+            if (size := lists.list_size(i))
+        ]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
     def present(self, ids: Iterable[int]) -> list[int]:
         """Those of ``ids`` the index holds."""
@@ -165,6 +232,11 @@ class CollectionIndex:
             if owned_read is not None and int(owned_read.ntotal) == self.count():
                 self.index, self.mapped = owned_read, False
                 return
+        if self.is_ivf:
+            # A clone of a mapped IVF index still views the file; a round trip owns it.
+            self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
+            self.mapped = False
+            return
         flat = faiss.downcast_index(self.index.index)
         ids = self.id_array()
         owned = _new_index(self.meta.dim)
@@ -186,7 +258,32 @@ class CollectionIndex:
         if len(arr):
             with self.lock:
                 self._own()
-                self.index.remove_ids(faiss.IDSelectorBatch(arr))
+                # An IVF index's hashtable direct map removes only by an explicit array.
+                sel = faiss.IDSelectorArray(arr) if self.is_ivf else faiss.IDSelectorBatch(arr)
+                self.index.remove_ids(sel)
+
+    def allowed_ids(self, session: Session, f: FacetFilter) -> npt.NDArray[np.int64]:
+        """The chunk ids passing ``f``, from the facet arrays (read from SQL on first use,
+        the per-document table once per version)."""
+        cid = self.meta.collection_id
+        if self.facets is None:
+            rows = facets.read_all_rows(session, cid)
+            with self.sync_lock:  # no change is applied while the arrays are swapped in
+                if self.facets is None:
+                    built = ChunkFacets()
+                    built.replace((), rows)
+                    with self.lock:
+                        self.facets = built
+        with self.lock:
+            current = self.facets
+            version = self.version
+        assert current is not None
+        docs = current.documents
+        if facets.needs_documents(f) and (docs is None or docs.version != version):
+            docs = facets.read_documents(session, cid, version)
+            current.documents = docs
+        with self.lock:
+            return current.allowed(f, docs)
 
     def search(
         self,
@@ -197,18 +294,24 @@ class CollectionIndex:
     ) -> list[tuple[int, float]]:
         """Top-k (chunk id, cosine score) for one normalised query vector.
 
-        ``allowed`` restricts the search to those chunk ids inside FAISS (an ID selector),
-        so a filtered search still returns k results when k exist.
+        ``allowed`` restricts the search to those chunk ids inside FAISS (a bitmap
+        selector over the id space), so a filtered search still returns k results when
+        k exist.
         """
+        selection = None if allowed is None or not len(allowed) else facets.bitmap_selector(allowed)
         with self.lock:
             if self.count() == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
                 return []
-            params = None
-            if allowed is not None:
-                # The keyword form keeps the selector alive as long as the parameters.
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
+            sel = None if selection is None else selection.selector
+            params: Any = None
+            # The keyword forms keep the selector alive as long as the parameters.
+            if self.is_ivf:
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe)  # type: ignore[call-arg]
+            elif sel is not None:
+                params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
             x = query.reshape(1, -1).astype(np.float32)
             scores, ids = self.index.search(x, k, params=params)
+            del selection  # the bitmap outlives the search that reads it
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
     def frozen(self) -> tuple[Any, IndexMeta]:
@@ -367,6 +470,7 @@ class SyncStats:
     full: int = 0
     saves: int = 0
     checks_fixed: int = 0
+    trainings: int = 0
 
 
 class IndexManager:
@@ -387,8 +491,10 @@ class IndexManager:
         check_every_s: float = 600.0,
         prune_every_s: float = 600.0,
         keep_versions: int = 1000,
+        ann: AnnPolicy = EXACT,
     ) -> None:
         self.index_dir = index_dir
+        self.ann = ann
         self.snapshot_every_s = snapshot_every_s
         self.sessions = sessions
         self.check_every_s = check_every_s
@@ -417,12 +523,18 @@ class IndexManager:
             idx = self._indexes.get(collection.id)
             if idx is None:
                 idx = self._open(collection)
+                self._tune(idx)
                 self._indexes[collection.id] = idx
                 if idx.version >= 0:  # loaded from a snapshot: the next save can wait
                     self._saved_version[collection.id] = idx.version
                     self._last_saved[collection.id] = time.monotonic()
         self.sync(session, collection, idx)
         return idx
+
+    def _tune(self, idx: CollectionIndex) -> None:
+        ivf = faiss.try_extract_index_ivf(idx.index)
+        if ivf is not None:
+            idx.nprobe = self.ann.probes(int(ivf.nlist))
 
     def _open(self, collection: Collection) -> CollectionIndex:
         path = self.snapshot_path(collection.id)
@@ -490,9 +602,12 @@ class IndexManager:
     ) -> None:
         """Remove every touched id the index holds, add back those still in SQL."""
         ids, vectors = _fetch_vectors(session, cid, touched, idx.meta.dim)
+        rows = facets.read_rows(session, cid, touched) if idx.facets is not None else []
         with idx.lock:
             idx.remove(idx.present(touched))
             idx.add(ids, vectors)
+            if idx.facets is not None:
+                idx.facets.replace(touched, rows)
             idx.meta = _meta_for_row(cid, row, row.version)
 
     def _full_diff(
@@ -511,14 +626,19 @@ class IndexManager:
                 fresh.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
             with idx.lock:
                 idx.index, idx.mapped = fresh, False
+                idx.facets = None
                 idx.meta = _meta_for_row(cid, row, row.version)
             return len(ids)
         have = idx.ids()
         gone = have - sql_ids
-        ids, vectors = _fetch_vectors(session, cid, sql_ids - have, idx.meta.dim)
+        new = sql_ids - have
+        ids, vectors = _fetch_vectors(session, cid, new, idx.meta.dim)
+        rows = facets.read_rows(session, cid, new) if idx.facets is not None else []
         with idx.lock:
             idx.remove(gone)
             idx.add(ids, vectors)
+            if idx.facets is not None:
+                idx.facets.replace(gone | new, rows)
             idx.meta = _meta_for_row(cid, row, row.version)
         return len(gone) + len(ids)
 
@@ -557,6 +677,7 @@ class IndexManager:
             self._indexes[collection.id] = idx
             self._dirty.pop(collection.id, None)
         self.sync(session, collection, idx)
+        self._train_if_due(idx)
         with self._cond:
             # Saved below, in this thread: not also by the saver (nor while it writes).
             self._dirty.pop(collection.id, None)
@@ -604,6 +725,7 @@ class IndexManager:
                 self._busy = True
             try:
                 for idx in due:
+                    self._train_if_due(idx)
                     self._save(idx)
                 self._maintain()
             except Exception:  # the thread must outlive any one failure
@@ -627,6 +749,73 @@ class IndexManager:
             self.stats.saves += 1
         except OSError as exc:  # a snapshot is an optimisation; serving goes on
             log.warning("could not write index snapshot: %s", exc)
+
+    # -- approximate index, trained in the background ----------------------------------
+
+    def _train_if_due(self, idx: CollectionIndex) -> bool:
+        """Replace an index that has outgrown its type by a freshly trained IVF index
+        (needs ``sessions``: the vectors are read from SQL); True when it did."""
+        if self.sessions is None or not self.ann.wants_ivf(idx.count(), idx.trained_on):
+            return False
+        try:
+            self._train(idx)
+        except Exception:  # the exact index keeps serving; the next save tries again
+            log.exception("training the IVF index of collection %d failed", idx.meta.collection_id)
+            return False
+        return True
+
+    def _train(self, idx: CollectionIndex) -> None:
+        assert self.sessions is not None
+        cid = idx.meta.collection_id
+        started = time.monotonic()
+        with self.sessions() as s:
+            # The ids are read after this version, so they cover it; what the live index
+            # applies after it is replayed from the change log below.
+            start = self._probe(s, cid)
+            if start is None or (start.model, start.dim) != (idx.meta.model, idx.meta.dim):
+                return
+            ids = np.fromiter(
+                s.scalars(select(Chunk.id).where(Chunk.collection_id == cid)), dtype=np.int64
+            )
+            if len(ids) < max(self.ann.min_vectors, 1):
+                return
+            nlist = self.ann.nlist(len(ids))
+            rng = np.random.default_rng(cid)
+            sample = rng.choice(ids, min(len(ids), nlist * self.ann.train_per_list), replace=False)
+            fresh = _new_ivf(idx.meta.dim, nlist, self.ann.encoding)
+            fresh.train(_fetch_vectors(s, cid, sample.tolist(), idx.meta.dim)[1])
+            # Deletes and id lookups (reconstruct) by chunk id need a direct map.
+            fresh.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
+            for at in range(0, len(ids), 20 * _FETCH_BATCH):
+                got, vectors = _fetch_vectors(
+                    s, cid, ids[at : at + 20 * _FETCH_BATCH].tolist(), idx.meta.dim
+                )
+                if len(got):
+                    fresh.add_with_ids(np.ascontiguousarray(vectors, np.float32), got)
+            trained = CollectionIndex(_meta_for_row(cid, start, start.version), fresh)
+            trained.nprobe = self.ann.probes(nlist)
+            with idx.sync_lock:
+                if idx.meta.model != start.model or idx.meta.dim != start.dim:
+                    return  # the collection switched models meanwhile
+                if idx.version > start.version:
+                    window = changes.read_window(s, cid, start.version, idx.version)
+                    if not window.complete:
+                        log.warning("IVF index of collection %d: change log pruned; later", cid)
+                        return
+                    live = _meta_for_row(cid, start, idx.version)
+                    self._apply(s, cid, live, trained, window.ids)
+                with idx.lock:
+                    idx.index, idx.mapped, idx.source = trained.index, False, None
+                    idx.nprobe, idx.trained_on = trained.nprobe, len(ids)
+        self.stats.trainings += 1
+        log.info(
+            "collection %d: IVF index (%d lists, %s) trained on %d vectors in %.1f s",
+            cid,
+            nlist,
+            self.ann.encoding,
+            len(ids),
+            time.monotonic() - started,
+        )
 
     def _maintenance_due(self) -> bool:
         if self.sessions is None:
