@@ -2,6 +2,7 @@
 
     python bench/scale.py --chunks 100000 --db sqlite|postgres [--data-dir D] [--seed 0]
         [--queries 60] [--source-dir S] [--corpus C] [--noise 0.01] [--tags 300]
+        [--ann-min-vectors N] [--ann-nprobe P] [--ann-encoding Flat|SQfp16]
 
 Prints one JSON object on its last line (progress goes to stderr).
 
@@ -52,7 +53,9 @@ snapshot was written inside that search are counted in ``snapshot_saved_in``);
 the index snapshot present and without it; ``load_peak_rss_mb`` and ``load_s``: a
 subprocess loads the snapshot and reports its peak RSS (VmHWM) above its base;
 ``index_mb``: the snapshot's size; ``recall_at_10_vs_exact``: the app index's dense top-10
-against an exact ``IndexFlatIP`` over the same vectors (1.0 while the index is exact).
+against an exact ``IndexFlatIP`` over the same vectors (1.0 while the index is exact);
+``index_type``: exact, or the IVF index the app trained past ``KB_ANN_MIN_VECTORS``
+(lists, probes); ``index_bytes_per_chunk``: the snapshot's size per chunk.
 """
 
 from __future__ import annotations
@@ -342,6 +345,21 @@ def run_queries(
     return totals, stages
 
 
+def describe_index(idx: Any) -> dict[str, Any]:
+    """What the app built: exact, or IVF with its lists, probes and encoding."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(idx.index)
+    if ivf is None:
+        return {"type": "exact (IndexFlatIP)"}
+    return {
+        "type": type(ivf).__name__,
+        "nlist": int(ivf.nlist),
+        "nprobe": idx.nprobe,
+        "trained_on": idx.trained_on,
+    }
+
+
 def recall_vs_exact(rt: Runtime, queries: list[str]) -> float:
     """Dense top-10 of the app's index against an exact IndexFlatIP over the same vectors,
     each query embedded on its own as search() embeds it."""
@@ -509,6 +527,14 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.01)
     ap.add_argument("--tags", type=int, default=300)
     ap.add_argument("--sync-rounds", type=int, default=10)
+    ap.add_argument(
+        "--ann-min-vectors",
+        type=int,
+        default=None,
+        help="KB_ANN_MIN_VECTORS: from this size the index is IVF (default: the app's)",
+    )
+    ap.add_argument("--ann-nprobe", type=int, default=0, help="KB_ANN_NPROBE (0: the app's)")
+    ap.add_argument("--ann-encoding", choices=["Flat", "SQfp16"], default="Flat")
     ap.add_argument("--load-probe", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.load_probe:
@@ -542,7 +568,15 @@ def main() -> None:
         extra["database_url"] = cluster.create_database("kb")
         log(f"PostgreSQL cluster on port {cluster.port}")
     try:
-        settings = Settings(data_dir=data_dir, embedder=args.embedder, **extra)
+        if args.ann_min_vectors is not None:
+            extra["ann_min_vectors"] = args.ann_min_vectors
+        settings = Settings(
+            data_dir=data_dir,
+            embedder=args.embedder,
+            ann_nprobe=args.ann_nprobe,
+            ann_encoding=args.ann_encoding,
+            **extra,
+        )
         rt = Runtime.create(settings)
         rng = np.random.default_rng(args.seed)
         docs = plan_documents(src, args.chunks, args.tags, rng)
@@ -576,8 +610,9 @@ def measure(
         col = rt.collection(s)
         rt.embedders.get(col.embedder).embed_queries(["warm-up"])  # model load is no search
         t0 = time.perf_counter()
-        rt.indexes.rebuild(s, col)
+        built = rt.indexes.rebuild(s, col)  # trains the IVF index too, past the threshold
         index_build_s = time.perf_counter() - t0
+        index_type = describe_index(built)
         snapshot = rt.indexes.snapshot_path(col.id)
     rt.indexes.save_all()  # where snapshots are written in the background: wait for it
     size = snapshot_bytes(snapshot)
@@ -627,6 +662,8 @@ def measure(
         "load_peak_rss_mb": load.get("peak_mb"),
         "load_s": load.get("load_s"),
         "index_mb": round(index_mb, 1) if index_mb is not None else None,
+        "index_bytes_per_chunk": round(size / max(1, built.count())) if size else None,
+        "index_type": index_type,
         "recall_at_10_vs_exact": recall,
         "seed": args.seed,
         "noise": args.noise,

@@ -80,6 +80,8 @@ PRUNE_MIN_CHUNKS = 1000
 # PostgreSQL's per-term counts are reused while the collection's version is unchanged,
 # or for this many seconds after it changed (a share moves slowly).
 DF_MAX_AGE_S = 600.0
+# SQLite: matches ranked inside FTS5 first, per hit wanted (see _fts_first).
+FTS_FIRST_FACTOR = 4
 # ts_rank's normalization flags (0: none; 1: divide by 1 + log of the passage's length).
 PG_RANK_NORMALIZATION = 0
 
@@ -307,6 +309,10 @@ def lexical_search(
             .limit(k)
         )
     else:
+        if allowed_ids is None:
+            found = _fts_first(session, collection_id, q, k)
+            if found is not None:
+                return found
         fts = table(FTS_TABLE, column("rowid", Integer))
         fts_ref: ColumnElement[Any] = literal_column(FTS_TABLE)
         rank = func.bm25(fts_ref, type_=Float)
@@ -321,6 +327,38 @@ def lexical_search(
     if allowed_ids is not None:
         stmt = stmt.where(Chunk.id.in_(allowed_ids))
     return [(int(cid), float(score)) for cid, score in session.execute(stmt)]
+
+
+def _fts_first(
+    session: Session, collection_id: int, q: str, k: int
+) -> list[tuple[int, float]] | None:
+    """SQLite, unfiltered: the best ``FTS_FIRST_FACTOR * k`` matches ranked inside FTS5
+    (``ORDER BY rank``: no join per match), then kept if they are the collection's; None
+    when fewer than ``k`` of them are (other collections' chunks ranked higher) and the
+    joined query must decide. The joined form looks up every match's chunk row before
+    ranking: at 100k chunks, with a median of 26k matches, 1.7x the time."""
+    wanted = k * FTS_FIRST_FACTOR
+    top = session.execute(
+        text(
+            f"SELECT rowid, rank FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :q ORDER BY rank LIMIT :n"
+        ),
+        {"q": q, "n": wanted},
+    ).all()
+    if not top:
+        return []
+    mine = set(
+        session.scalars(
+            select(Chunk.id).where(
+                Chunk.id.in_([int(r[0]) for r in top]), Chunk.collection_id == collection_id
+            )
+        )
+    )
+    hits = sorted(
+        ((int(r), -float(s)) for r, s in top if int(r) in mine), key=lambda h: (-h[1], h[0])
+    )
+    if len(hits) >= k or len(top) < wanted:
+        return hits[:k]
+    return None
 
 
 def include_object(
