@@ -18,6 +18,11 @@ description) is packed on its own in the same way, and its term as plain text is
 to the heading path ("OPTIONS > -A NUM, --after-context=NUM"), so a passage starts with
 the option it describes and never ends with the next option's name. Like sections,
 short options are not merged with their neighbours.
+
+Parsers that know structure say so with ``Block.hint`` (``ingest.types.BlockHint``): a
+block marked as a record (a spreadsheet row of an FAQ or question bank) is one unit of
+the given kind and question; a table with ``header_lines`` that is over budget is cut
+between rows, its header lines repeated atop every piece.
 """
 
 from __future__ import annotations
@@ -143,6 +148,10 @@ def _pack(
             (piece, piece_cost, "\n\n" if k == 0 else sep)
             for k, (piece, piece_cost) in enumerate(pieces)
         )
+        header_lines = block.hint.header_lines if block.hint is not None else 0
+        if cost > max_tokens and header_lines > 0:
+            # A table a parser wrote: whole rows per piece, each under its header rows.
+            queue = deque(_table_pieces(block.text, header_lines, max_tokens) or queue)
         while queue:
             piece, piece_cost, piece_sep = queue.popleft()
             if parts and used + piece_cost > max_tokens:
@@ -163,6 +172,40 @@ def _pack(
             used += piece_cost
     if parts and _join(parts):
         yield _join(parts), pages
+
+
+def _table_pieces(text: str, header_lines: int, max_tokens: int) -> list[tuple[str, int, str]]:
+    """A table cut between rows, its first ``header_lines`` lines repeated atop each piece,
+    as (text, tokens, separator) pieces; [] when the header alone leaves no room."""
+    lines = text.splitlines()
+    head = "\n".join(lines[:header_lines])
+    if count_tokens(head) >= max_tokens:
+        return []
+    out: list[tuple[str, int, str]] = []
+    group = ""  # rows under the header so far
+
+    def flush() -> None:
+        nonlocal group
+        if group:
+            piece = f"{head}\n{group}"
+            out.append((piece, count_tokens(piece), "\n\n"))
+            group = ""
+
+    for row in lines[header_lines:]:
+        if not row.strip():
+            continue
+        candidate = f"{head}\n{group}\n{row}" if group else f"{head}\n{row}"
+        if count_tokens(candidate) <= max_tokens:
+            group = f"{group}\n{row}" if group else row
+            continue
+        flush()
+        if count_tokens(f"{head}\n{row}") <= max_tokens:
+            group = row
+        else:  # a row longer than a chunk: cut it alone, at its own seams
+            pieces = _split_block(row, max_tokens)
+            out.extend((p, c, "\n\n" if k == 0 else "") for k, (p, c) in enumerate(pieces))
+    flush()
+    return out
 
 
 def _join(parts: list[str]) -> str:

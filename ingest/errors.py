@@ -4,6 +4,8 @@
 fails with ``reason``, written for a person. Anything else is treated as transient.
 """
 
+from app.text.errors import error_detail
+
 
 class IngestError(Exception):
     """The file cannot be ingested; ``reason`` says why, for a person to read."""
@@ -11,3 +13,6 @@ class IngestError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+__all__ = ["IngestError", "error_detail"]

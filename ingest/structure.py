@@ -33,6 +33,12 @@ man page converted to Markdown, ``units`` further divides a section into its opt
     it. It takes two or more options in a section. The option term, as plain text,
     is the unit's ``part``: it names the passage in the heading path.
 
+A block a parser marked as a record (``BlockHint.kind``, e.g. a spreadsheet row) is one
+unit of that kind whatever its text looks like.
+
+``attach_answer_key`` (used by the Word parser before chunking; generic over blocks) moves
+an answer key at the end of an exam paper ("参考答案 1.B 2.C") into its questions.
+
 Units never drop, reorder or add text: a section's units, read in order, are its blocks
 (a block cut between two units becomes two blocks of the same kind and page).
 """
@@ -297,12 +303,36 @@ def units(
     looks for option lists first.
     """
     body = tuple(blocks)
+    if any(b.hint is not None and b.hint.kind is not None for b in body):
+        return _record_units(path, body, question, man_page=man_page)
     lines = _lines(body)
     if question is not None:
         return [Unit(_faq_or_exam(lines, 0, len(lines)), body, question)]
     found = _option_units(body, lines) if man_page else []
     found = found or _faq_units(path, body, lines) or _exam_units(path, body, lines)
     return found or [Unit(ChunkKind.SECTION, body)]
+
+
+def _record_units(
+    path: tuple[str, ...], body: tuple[Block, ...], question: str | None, *, man_page: bool
+) -> list[Unit]:
+    """A block a parser marked as a record (``BlockHint.kind``: a spreadsheet row) is one
+    unit of that kind; the blocks between records are divided as usual."""
+    out: list[Unit] = []
+    run: list[Block] = []
+    for block in body:
+        hint = block.hint
+        if hint is None or hint.kind is None:
+            run.append(block)
+            continue
+        if run:
+            out.extend(units(path, run, question, man_page=man_page))
+            run = []
+        q = _clean(hint.question) if hint.question else None
+        out.append(Unit(hint.kind, (block,), q or None))
+    if run:
+        out.extend(units(path, run, question, man_page=man_page))
+    return out
 
 
 def _lines(blocks: Sequence[Block]) -> list[_Line]:
@@ -685,3 +715,222 @@ def _clean(text: str) -> str:
     if len(text) > _MAX_QUESTION_CHARS:
         text = text[: _MAX_QUESTION_CHARS - 1].rstrip() + "…"
     return text
+
+
+# ---------------------------------------------------------------- answer keys
+
+# The heading of an answer key at the end of a paper: "参考答案", "答案", "Answer key",
+# "Answers", "【参考答案】"; the entries may follow on the same line ("答案：1.B 2.C").
+_KEY_HEADER = re.compile(
+    r"^\s*[【\[]?\s*(?:参考答案|标准答案|答案(?:与解析|及解析)?|Answer\s+keys?|Answers?"
+    r"|Key\s+to\s+(?:the\s+)?(?:questions|exercises))\s*[】\]]?\s*[:：]?\s*",
+    re.IGNORECASE,
+)
+_KEY_ANSWER = r"(?:[A-H]{1,8}|[对错√×✓✗]|正确|错误|True|False|T|F)"
+# "1.B", "2、C", "3: AD", "4 对", "5-B".
+_KEY_ENTRY = re.compile(rf"(?<![\d.])(\d{{1,3}})\s*[.．、:：)）\-]?\s*({_KEY_ANSWER})(?![A-Za-z])")
+# "1-5 BCADB", "6～10：ACBDA".
+_KEY_RANGE = re.compile(r"(?<!\d)(\d{1,3})\s*[-~～—–]\s*(\d{1,3})\s*[.．:：]?\s*([A-H]{2,40})\b")
+_KEY_CELL = re.compile(rf"^{_KEY_ANSWER}$")
+# A question's own answer line, and its explanation line.
+_GIVEN_ANSWER = re.compile(
+    _LEAD
+    + _EMPH
+    + r"(?:【\s*答案\s*】|(?:正确|参考|标准)?答案\s*[:：]|Answers?\s*[:：]|答\s*[:：])",
+    re.IGNORECASE,
+)
+_EXPLANATION = re.compile(
+    _LEAD
+    + _EMPH
+    + r"(?:【\s*(?:解析|分析|详解)\s*】|(?:答案解析|解析|分析|详解|Explanation)\s*[:：])",
+    re.IGNORECASE,
+)
+
+
+def attach_answer_key(blocks: Sequence[Block]) -> tuple[list[Block], bool]:
+    """Move an answer key at the end of an exam paper into its questions.
+
+    The key is a heading or line "参考答案" / "答案" / "Answer key" after the questions,
+    followed by entries "1.B 2.C 3.A", ranges "1-5 BCADB", or a table pairing numbers
+    with letters (a row of numbers over a row of answers, or number and answer cells
+    side by side). Each entry whose question (an item numbered like structure's exam
+    items, in a run of two or more) is found before the key gets an answer line
+    ("答案：B", or "Answer: B" for an English key) after its last line; entries are
+    matched by number, the k-th occurrence of a number in the key to the k-th question
+    of that number (papers restart numbering in each part). When at least half of the
+    entries matched, the key's own blocks are dropped; else nothing changes.
+    Returns the blocks and whether a key was attached.
+    """
+    found = _find_key(blocks)
+    if found is None:
+        return list(blocks), False
+    start, end, entries, english = found
+    questions = _question_ends(blocks[:start])
+    seen: dict[int, int] = {}
+    inserts: dict[tuple[int, int], list[str]] = {}  # (block, line) -> answer lines after it
+    matched = 0
+    label = "Answer: " if english else "答案："
+    for number, answer in entries:
+        k = seen.get(number, 0)
+        seen[number] = k + 1
+        ends = questions.get(number, [])
+        if k < len(ends):
+            where, has_answer = ends[k]
+            matched += 1
+            if not has_answer:
+                inserts.setdefault(where, []).append(label + answer)
+    if not entries or 2 * matched < len(entries):
+        return list(blocks), False
+    out: list[Block] = []
+    for i, block in enumerate(blocks):
+        if start <= i < end:
+            continue
+        lines = block.text.splitlines()
+        last = len(lines) - 1
+        inner = [(n, inserts[(i, n)]) for n in range(last) if (i, n) in inserts]
+        if inner:  # a question ends inside the block (a list of questions): splice
+            for n, answers in reversed(inner):
+                lines[n + 1 : n + 1] = answers
+            block = replace(block, text="\n".join(lines))
+        out.append(block)
+        for line in inserts.get((i, last), []):
+            out.append(Block(BlockKind.PARAGRAPH, line, page=block.page))
+    return out, True
+
+
+def _find_key(
+    blocks: Sequence[Block],
+) -> tuple[int, int, list[tuple[int, str]], bool] | None:
+    """(first block, end block, entries, English?) of the last answer key, if any."""
+    for i in range(len(blocks) - 1, -1, -1):
+        block = blocks[i]
+        if block.kind not in (BlockKind.HEADING, BlockKind.PARAGRAPH):
+            continue
+        first = block.text.strip().split("\n", 1)[0]
+        m = _KEY_HEADER.match(first)
+        if m is None or len(first) > 200:
+            continue
+        rest = block.text.strip()[m.end() :]
+        if rest and not _key_entries(rest):
+            continue  # "答案：见第三章" or a sentence, not a key
+        end = i + 1
+        while end < len(blocks):
+            nxt = blocks[end]
+            if nxt.kind is BlockKind.HEADING and (
+                block.kind is not BlockKind.HEADING or nxt.level <= block.level
+            ):
+                break
+            if nxt.kind is not BlockKind.TABLE and not _key_entries(nxt.text):
+                break
+            end += 1
+        entries = _key_entries(rest)
+        for nxt in blocks[i + 1 : end]:
+            entries.extend(_table_key(nxt.text) if nxt.kind is BlockKind.TABLE else [])
+            if nxt.kind is not BlockKind.TABLE:
+                entries.extend(_key_entries(nxt.text))
+        if not entries:
+            return None
+        english = not _CJK_CHAR.search(first)
+        return i, end, entries, english
+    return None
+
+
+def is_answer_key_line(text: str) -> bool:
+    """Whether ``text`` is mostly answer-key entries ("1.B 2.C 3.A", "一、1.对 2.错")."""
+    return bool(_key_entries(text))
+
+
+def _key_entries(text: str) -> list[tuple[int, str]]:
+    """Entries of a key written as text; [] unless the text is mostly entries."""
+    out: list[tuple[int, str]] = []
+    spans: list[tuple[int, int]] = []
+    for m in _KEY_RANGE.finditer(text):
+        first, last, letters = int(m.group(1)), int(m.group(2)), m.group(3)
+        if last - first + 1 == len(letters):
+            out.extend((first + k, letters[k]) for k in range(len(letters)))
+            spans.append(m.span())
+    for m in _KEY_ENTRY.finditer(text):
+        if any(a <= m.start() < b for a, b in spans):
+            continue
+        out.append((int(m.group(1)), m.group(2)))
+        spans.append(m.span())
+    covered = sum(b - a for a, b in spans)
+    rest = re.sub(r"[\s,，;；、|/]+", "", text)
+    if not out or covered * 2 < len(rest):
+        return []
+    return out
+
+
+def _table_key(text: str) -> list[tuple[int, str]]:
+    """Entries of a key written as a pipe table."""
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.strip() and not re.fullmatch(r"[\s|:\-]+", line)
+    ]
+    out: list[tuple[int, str]] = []
+    r = 0
+    while r < len(rows):
+        row = rows[r]
+        nums = [c.isdigit() for c in row]
+        if r + 1 < len(rows) and sum(nums) >= 2 and sum(nums) >= len(row) - 1:
+            below = rows[r + 1]
+            pairs = [
+                (int(c), below[k].upper() if below[k].isascii() else below[k])
+                for k, c in enumerate(row)
+                if c.isdigit() and k < len(below) and _KEY_CELL.match(below[k].strip())
+            ]
+            if pairs:
+                out.extend(pairs)
+                r += 2
+                continue
+        for k in range(len(row) - 1):
+            if row[k].isdigit() and _KEY_CELL.match(row[k + 1]):
+                out.append((int(row[k]), row[k + 1]))
+        r += 1
+    return out
+
+
+def _question_ends(
+    blocks: Sequence[Block],
+) -> dict[int, list[tuple[tuple[int, int], bool]]]:
+    """For each question number, in document order: where the question's last line is
+    (block index, line index in the block) and whether it already has an answer line."""
+    out: dict[int, list[tuple[tuple[int, int], bool]]] = {}
+    segments: list[list[int]] = [[]]
+    for i, block in enumerate(blocks):
+        if block.kind is BlockKind.HEADING:
+            segments.append([])
+        else:
+            segments[-1].append(i)
+    for segment in segments:
+        if not segment:
+            continue
+        body = [blocks[i] for i in segment]
+        lines = _lines(body)
+        for run in _runs(lines):
+            if len(run.items) < 2:
+                continue
+            bounds = [*run.items, run.end]
+            for start, end in pairwise(bounds):
+                last = end - 1
+                while last > start and not lines[last].text.strip():
+                    last -= 1
+                has_answer = any(
+                    _GIVEN_ANSWER.match(lines[j].text) or _ANSWER_BRACKET.search(lines[j].text)
+                    for j in range(start, end)
+                )
+                # The answer goes before the explanation, if the question has one.
+                why = next(
+                    (j for j in range(start + 1, end) if _EXPLANATION.match(lines[j].text)), None
+                )
+                if why is not None:
+                    last = why - 1
+                    while last > start and not lines[last].text.strip():
+                        last -= 1
+                number = _item(lines[start].text)
+                if number is None:
+                    continue
+                where = (segment[lines[last].block], lines[last].index)
+                out.setdefault(number[1], []).append((where, has_answer))
+    return out

@@ -28,7 +28,7 @@ def test_upload_reports_each_file(admin: TestClient) -> None:
     assert page.select_one("input[type=file][name=files]").has_attr("multiple")
     assert "100 MiB" in page.select_one(".dropzone").get_text()
     items = post_upload(
-        admin, ("guide.md", GUIDE_MD.encode()), ("guide2.md", GUIDE_MD.encode()), ("x.docx", b"zz")
+        admin, ("guide.md", GUIDE_MD.encode()), ("guide2.md", GUIDE_MD.encode()), ("x.exe", b"zz")
     )
     classes = [li["class"][0] for li in items]
     assert classes == ["result-accepted", "result-duplicate", "result-rejected"]

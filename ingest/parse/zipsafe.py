@@ -82,11 +82,16 @@ def check_office_zip(
     for info in entries:
         size = info.file_size
         total += size
-        too_big = size > limits.max_entry_bytes or total > limits.max_total_bytes
-        if too_big:
-            raise IngestError(
-                TOO_LARGE_UNPACKED.format(limit_mb=limits.max_total_bytes // (1024 * 1024))
-            )
+        # The limit the reason names is the one passed: one part, or all of them.
+        over = (
+            limits.max_entry_bytes
+            if size > limits.max_entry_bytes
+            else limits.max_total_bytes
+            if total > limits.max_total_bytes
+            else None
+        )
+        if over is not None:
+            raise IngestError(TOO_LARGE_UNPACKED.format(limit_mb=over // (1024 * 1024)))
         if size > limits.ratio_floor_bytes and size > limits.max_ratio * max(info.compress_size, 1):
             raise IngestError(SUSPICIOUS_RATIO.format(ratio=limits.max_ratio))
     names = {info.filename for info in entries}
