@@ -46,6 +46,7 @@ from app.jobs import service as jobs
 from app.jobs.models import Job, JobStatus
 from app.lifecycle import Outcome
 from app.runtime import Runtime
+from app.settings import Settings
 from app.text.language import detect_language
 from app.text.plain import plain_passage
 from app.text.tags import tag_identity
@@ -53,7 +54,8 @@ from app.text.terms import index_text
 from app.vectors.index import bytes_to_vectors, vector_to_bytes
 from ingest.chunk import chunk as chunk_document
 from ingest.errors import IngestError
-from ingest.sandbox import parse_isolated
+from ingest.parse.ocr import OcrConfig, ocr_facts
+from ingest.sandbox import OcrBusy, OcrLimits, parse_isolated
 from ingest.sentences import embed_sentences, known_sentence_vectors
 from ingest.titles import document_title
 from ingest.types import Chunk, ParsedDocument
@@ -85,6 +87,9 @@ class IngestOutcome:
     # WAITING (an outage requeued the job): seconds until its next try; the worker
     # pauses as long, since every job would meet the same full disk or absent database.
     retry_in: float | None = None
+    # WAITING because every OCR process was busy: only this job waits; the worker goes
+    # on with the next one at once.
+    ocr_busy: bool = False
 
 
 Progress = Callable[[float, str], None]
@@ -290,6 +295,11 @@ def parse_and_chunk(rt: Runtime, p: Prepared, progress: Progress, times: StageTi
         filename=p.filename,
         timeout_s=rt.settings.parse_timeout_seconds,
         memory_mb=rt.settings.parse_memory_mb,
+        ocr=ocr_limits(rt.settings),
+        ocr_progress=partial(_ocr_progress, progress),
+        # A scan waits for a free OCR process in the queue, not in this worker thread,
+        # which goes on with other documents meanwhile.
+        ocr_wait=False,
     )
     times.parse = time.perf_counter() - t0
 
@@ -306,6 +316,44 @@ def parse_and_chunk(rt: Runtime, p: Prepared, progress: Progress, times: StageTi
         language=language,
         languages=chunk_languages(chunks, language),
     )
+
+
+def ocr_limits(settings: Settings) -> OcrLimits:
+    """The KB_OCR_* settings as the sandbox takes them."""
+    return OcrLimits(
+        config=OcrConfig(
+            enabled=settings.ocr_active,
+            max_pages=settings.ocr_max_pages,
+            dpi=settings.ocr_dpi,
+            max_megapixels=settings.ocr_max_megapixels,
+            low_confidence=settings.ocr_low_confidence,
+            threads=settings.ocr_threads or 0,
+            use_gpu=settings.ocr_use_gpu,
+        ),
+        workers=settings.ocr_workers,
+        memory_mb=settings.ocr_memory_mb,
+        page_timeout_s=settings.ocr_page_timeout_seconds,
+        timeout_s=settings.ocr_timeout_seconds,
+    )
+
+
+# The job message while OCR runs (the documents page shows it); the parse stage's share
+# of the progress bar is 0.02-0.1.
+OCR_WAITING = "waiting for OCR"
+OCR_PAGE = "OCR page {page} of {pages}"
+OCR_DONE = "OCR done: {pages} pages"
+# A scan met every OCR process busy: it waits in the queue this long, its attempt kept.
+OCR_BUSY = "all OCR processes are busy"
+OCR_BUSY_DELAY_S = 5.0
+
+
+def _ocr_progress(progress: Progress, done: int, total: int) -> None:
+    if not total:
+        progress(0.02, OCR_WAITING)
+    elif done < total:
+        progress(0.02 + 0.08 * done / total, OCR_PAGE.format(page=done + 1, pages=total))
+    else:
+        progress(0.1, OCR_DONE.format(pages=total))
 
 
 def chunk_languages(chunks: Sequence[Chunk], document: str | None) -> tuple[str | None, ...]:
@@ -412,6 +460,7 @@ def _commit_once(rt: Runtime, p: Prepared, c: Chunked, e: Embedded) -> bool:
         _store_tags(s, doc, c.parsed.tags)
         doc.language = c.language
         doc.page_count = c.parsed.page_count
+        doc.ocr_pages, doc.ocr_low_confidence_pages = ocr_facts(c.parsed.notes)
         doc.chunk_count = len(c.chunks)
         bump_version(s, p.collection_id)
         lifecycle.mark_ready(doc, j, message=f"{len(c.chunks)} chunks")
@@ -490,6 +539,7 @@ class Failure(StrEnum):
     PERMANENT = "permanent"  # the input itself: the document fails, retrying cannot help
     OUTAGE = "outage"  # the database or the disk: waited out, the attempt given back
     TRANSIENT = "transient"  # the embedder away, the model switched, unknown: counted retry
+    BUSY = "busy"  # every OCR process in use: back to the queue for a while, not counted
 
 
 @dataclass(frozen=True)
@@ -504,6 +554,8 @@ def classify(exc: BaseException, *, filename: str) -> Verdict:
         return Verdict(Failure.LOST, str(exc))
     if isinstance(exc, IngestError):
         return Verdict(Failure.PERMANENT, exc.reason)
+    if isinstance(exc, OcrBusy):
+        return Verdict(Failure.BUSY, OCR_BUSY)
     if isinstance(exc, EmbedderInputError):  # a passage the model cannot take
         return Verdict(Failure.PERMANENT, f"a passage cannot be embedded: {exc}")
     cause = outages.transient_cause(exc)
@@ -531,6 +583,16 @@ def _conclude(
         return _record(
             rt, p, times, partial(lifecycle.mark_failed, held=held, reason=verdict.reason)
         )
+    if verdict.kind is Failure.BUSY:
+        log.info("document %s waits for a free OCR process", p.document_id)
+        wait = partial(
+            lifecycle.wait_for_infrastructure,
+            cause=verdict.reason,
+            detail=verdict.reason,
+            delay_s=OCR_BUSY_DELAY_S,
+            held=held,
+        )
+        return replace(_record(rt, p, times, wait), retry_in=OCR_BUSY_DELAY_S, ocr_busy=True)
     if verdict.kind is Failure.OUTAGE:
         cause = verdict.reason
         delay = (backoff or jobs.Backoff()).next_delay()

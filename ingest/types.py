@@ -13,6 +13,22 @@ from app.documents.models import ChunkKind
 from app.text.embed import embed_text_for
 
 
+@dataclass(frozen=True, slots=True)
+class BlockHint:
+    """What a parser that knows a block's structure tells the chunker about it.
+
+    ``kind`` set: the block is a record of its own (a spreadsheet row of an FAQ or a
+    question bank) and becomes one unit of that kind, whatever the text looks like, with
+    ``question`` as the unit's question. ``header_lines`` > 0 (a Markdown pipe table a
+    parser wrote): when the block is over budget it is cut between rows and those first
+    lines (header row and ``|---|`` rule) start every piece.
+    """
+
+    kind: ChunkKind | None = None
+    question: str | None = None
+    header_lines: int = 0
+
+
 class BlockKind(StrEnum):
     HEADING = "heading"
     PARAGRAPH = "paragraph"
@@ -30,7 +46,9 @@ class Block:
     A heading block has ``level`` >= 1 (1 = top); other blocks have level 0.
     ``page`` is the 1-based page number for PDFs, None for Markdown.
     ``extractor`` names the PDF text extractor that read the block's page ("pypdf", or
-    "pdfium" where pypdf's text was unreadable); None for Markdown.
+    "pdfium" where pypdf's text was unreadable, "ocr" for text read from a scan); None
+    for Markdown. ``ocr_confidence`` is the OCR engine's mean confidence (0-1) for the
+    block's text (for a scanned PDF page: the page's), None for text not read by OCR.
     """
 
     kind: BlockKind
@@ -38,6 +56,9 @@ class Block:
     level: int = 0
     page: int | None = None
     extractor: str | None = None
+    ocr_confidence: float | None = None
+    # Structure the parser knows for sure (a spreadsheet row's kind, a table's header).
+    hint: BlockHint | None = None
 
 
 @dataclass(frozen=True, slots=True)

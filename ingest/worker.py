@@ -143,6 +143,8 @@ class Worker:
             return self._after_loop_error(exc)
         if outcome is None:
             return self.rt.settings.worker_poll_seconds
+        if outcome.ocr_busy:
+            return 0.0  # only that scan waits (for a free OCR process): go on
         if outcome.status in (Outcome.WAITING, Outcome.STALLED):
             # An outage requeued (or could not even release) the job: every other job
             # would meet it too, so pause instead of parsing and embedding them in vain.
@@ -177,14 +179,21 @@ def start_in_background(rt: Runtime) -> Callable[[], None]:
 
     With a remote embedder, two threads keep the embedding server busy: while one waits
     for vectors (the GIL released), the other parses its next document.
+
+    With OCR on, KB_OCR_WORKERS more threads: a thread OCRing a scan (minutes) is taken
+    from no one, and since a scan that finds every OCR process busy goes back to the
+    queue, at least the configured number of threads stay free for other documents.
     """
-    workers = [Worker(rt) for _ in range(rt.settings.effective_worker_threads)]
-    threads = [w.start_thread() for w in workers]
+    threads = rt.settings.effective_worker_threads
+    if rt.settings.ocr_active:
+        threads += rt.settings.ocr_workers
+    workers = [Worker(rt) for _ in range(threads)]
+    started = [w.start_thread() for w in workers]
 
     def stop() -> None:
         for w in workers:
             w.stop()
-        for t in threads:
+        for t in started:
             t.join(timeout=30)
 
     return stop

