@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli_access import collection_cli, group_cli
 from app.db import transaction
 from app.documents import service as documents
 from app.runtime import Runtime
@@ -23,6 +24,8 @@ docs_cli = typer.Typer(help="List, show and delete documents.", no_args_is_help=
 cli.add_typer(docs_cli, name="documents")
 user_cli = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 cli.add_typer(user_cli, name="user")
+cli.add_typer(collection_cli, name="collection")
+cli.add_typer(group_cli, name="group")
 
 
 @contextmanager

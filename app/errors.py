@@ -28,6 +28,12 @@ class NotFound(AppError):
     status = 404
 
 
+class Forbidden(AppError):
+    """Signed in, and allowed to see the thing, but not to do this with it."""
+
+    status = 403
+
+
 class Conflict(AppError):
     status = 409
 

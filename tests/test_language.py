@@ -252,7 +252,7 @@ def test_chunks_stored_before_they_had_a_language_take_their_documents(rt: Runti
     with rt.sessions() as s:
         zh_ids = set(s.scalars(select(Chunk.id).where(Chunk.document_id == zh_doc)))
         en_ids = set(s.scalars(select(Chunk.id).where(Chunk.document_id == en_doc)))
-        share = _language_share(rt, s, rt.collection(s), "会议记录保存在哪里？")
+        share = _language_share(rt, s, [rt.collection(s)], "会议记录保存在哪里？")
     assert share == len(zh_ids) / (len(zh_ids) + len(en_ids))
     hits = search(
         rt, query="meeting notes", k=20, filters=SearchFilters(language="zh"), mode="dense"
@@ -267,8 +267,8 @@ def test_language_share_counts_chunks_by_their_own_language(rt: Runtime) -> None
     with rt.sessions() as s:
         languages = list(s.scalars(select(Chunk.language).where(Chunk.document_id == doc_id)))
         col = rt.collection(s)
-        zh = _language_share(rt, s, col, "会议记录保存在哪里？")
-        en = _language_share(rt, s, col, "Where are the meeting minutes kept?")
+        zh = _language_share(rt, s, [col], "会议记录保存在哪里？")
+        en = _language_share(rt, s, [col], "Where are the meeting minutes kept?")
     assert zh == languages.count("zh") / len(languages)
     assert en == languages.count("en") / len(languages)
     assert 0 < zh < 1 and zh + en == 1

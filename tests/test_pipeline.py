@@ -176,9 +176,18 @@ def test_collections_keep_their_own_documents(rt: Runtime, tmp_path: Path) -> No
     store_upload(rt, "guide.md", GUIDE_MD.encode())
     store_upload(rt, "leave.md", LEAVE_MD.encode(), collection="hr")
     Worker(rt).run_until_idle()
-    assert {h.file for h in search(rt, query="annual leave", k=10).hits} == {"guide.md"}
+    default = rt.settings.default_collection
+    named = search(rt, query="annual leave", k=10, collection=default)
+    assert {h.file for h in named.hits} == {"guide.md"}
     assert {h.file for h in search(rt, query="annual leave", k=10, collection="hr").hits} == {
         "leave.md"
+    }
+    # No collection named: every collection of the same model, each hit saying which.
+    both = search(rt, query="annual leave", k=10)
+    assert both.collections == (default, "hr") and both.skipped == ()
+    assert {(h.file, h.collection) for h in both.hits} == {
+        ("guide.md", default),
+        ("leave.md", "hr"),
     }
 
 

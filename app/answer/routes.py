@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from app.answer import service
 from app.auth.deps import ReaderUser
+from app.collections.deps import AccessDep
 from app.deps import RuntimeDep, SessionDep
 from app.search.query import AskK, SearchQuery
 
@@ -73,7 +74,9 @@ def sse(events: Iterator[service.AnswerEvent]) -> Iterator[str]:
     response_model=AnswerOut,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-def api_answer(rt: RuntimeDep, session: SessionDep, _user: ReaderUser, body: AnswerQuery) -> Any:
+def api_answer(
+    rt: RuntimeDep, session: SessionDep, _user: ReaderUser, access: AccessDep, body: AnswerQuery
+) -> Any:
     """An answer to ``q`` written by the LLM (``KB_LLM_URL``, ``KB_LLM_MODEL``) from the
     best passages, citing them as ``[n]``; citations of passages not given are dropped.
 
@@ -92,6 +95,7 @@ def api_answer(rt: RuntimeDep, session: SessionDep, _user: ReaderUser, body: Ans
         mode=body.mode,
         rerank=body.rerank,
         session=session,
+        access=access,
     )
     session.close()  # the answer needs no database: give the connection back now
     events = service.generate(rt, grounding)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from app.answer.citations import CitationFilter
 from app.answer.prompt import Passage, Prompt, build_prompt
+from app.collections.access import EVERYTHING, Access
 from app.errors import AppError, Unavailable
 from app.llm import ChatClient, LLMError, LLMStreamBroken
 from app.runtime import Runtime
@@ -168,6 +169,7 @@ def ground(
     mode: str = "hybrid",
     rerank: bool = True,
     session: Session | None = None,
+    access: Access = EVERYTHING,
 ) -> Grounding:
     """Search (reranked when a reranker is configured) and build the prompt.
 
@@ -185,6 +187,7 @@ def ground(
         mode=mode,
         rerank=rerank,
         session=session,
+        access=access,
     )
     t1 = time.perf_counter()
     prompt = build_prompt(
@@ -302,10 +305,17 @@ def stream_answer(
     k: int = DEFAULT_K,
     filters: SearchFilters | None = None,
     session: Session | None = None,
+    access: Access = EVERYTHING,
 ) -> Iterator[AnswerEvent]:
     """Search, then the answer's events (see the module's docstring)."""
     grounding = ground(
-        rt, question=question, collection=collection, k=k, filters=filters, session=session
+        rt,
+        question=question,
+        collection=collection,
+        k=k,
+        filters=filters,
+        session=session,
+        access=access,
     )
     yield from generate(rt, grounding)
 
@@ -341,6 +351,7 @@ def answer(
     k: int = DEFAULT_K,
     filters: SearchFilters | None = None,
     session: Session | None = None,
+    access: Access = EVERYTHING,
 ) -> Answer:
     """The whole written answer, with its citations and passages.
 
@@ -348,6 +359,12 @@ def answer(
     """
     return collect(
         stream_answer(
-            rt, question=question, collection=collection, k=k, filters=filters, session=session
+            rt,
+            question=question,
+            collection=collection,
+            k=k,
+            filters=filters,
+            session=session,
+            access=access,
         )
     )

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
 from app.auth.deps import AdminUser
-from app.collections import model_switch, service
+from app.collections import access, model_switch, service
 from app.collections.models import Collection
 from app.deps import IdPath, RuntimeDep, SessionDep
 from app.documents.models import Document
@@ -42,6 +42,8 @@ def _page(
     rows = [(c, counts.get(c.id, 0), reembeds.get(c.id)) for c in service.list_all(session)]
     ctx = {
         "rows": rows,
+        "grants": {c.id: access.grants(session, c) for c, _, _ in rows},
+        "group_names": [g.name for g in access.groups(session)],
         "embedders": rt.embedders.names(),
         "default_embedder": rt.settings.embedder,
         "error": error,
@@ -65,10 +67,12 @@ def create_collection(
     name: Annotated[str, Form()],
     description: Annotated[str, Form()] = "",
     embedder: Annotated[str, Form()] = "",
+    private: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     try:
         spec = rt.embedders.spec(embedder or rt.settings.embedder)
-        service.create(session, name=name, description=description, spec=spec)
+        col = service.create(session, name=name, description=description, spec=spec)
+        access.set_private(session, col, private in ("1", "on", "true"))
     except (service.CollectionError, UnknownEmbedder) as exc:
         session.rollback()
         return _page(request, rt, session, error=str(exc), status=400)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.answer import service as answers
 from app.answer.routes import CitationOut, PassageOut
+from app.collections.access import Access, access_for
 from app.runtime import Runtime
 from app.search.pages import document_link
 from app.search.query import AskQuery, SearchQuery
@@ -75,8 +76,8 @@ def _links(result: SearchResult) -> list[str]:
 def run_search(rt: Runtime, *, token: str | None, params: SearchQuery) -> McpSearchOut:
     """``GET /api/v1/search`` for the user of ``token`` (checked first)."""
     with rt.sessions() as session:
-        authorize(rt, session, token)
-        result = params.run(rt, session=session)
+        user = authorize(rt, session, token)
+        result = params.run(rt, session=session, access=access_for(session, user))
         out = search_out(rt, result, session=session)
     hits = [
         {**hit.model_dump(), "link": link}
@@ -88,18 +89,18 @@ def run_search(rt: Runtime, *, token: str | None, params: SearchQuery) -> McpSea
 def run_ask(rt: Runtime, *, token: str | None, params: AskQuery) -> McpAskOut:
     """The ``ask`` tool for the user of ``token`` (checked first): see :func:`answer`."""
     with rt.sessions() as session:
-        authorize(rt, session, token)
-        return answer(rt, params=params, session=session)
+        user = authorize(rt, session, token)
+        return answer(rt, params=params, session=session, access=access_for(session, user))
 
 
-def answer(rt: Runtime, *, params: AskQuery, session: Session) -> McpAskOut:
+def answer(rt: Runtime, *, params: AskQuery, session: Session, access: Access) -> McpAskOut:
     """The ``ask`` tool's answer: written by the LLM from the best passages, citing them,
     when one is configured (``KB_LLM_URL``, ``KB_LLM_MODEL``), as ``POST /api/v1/answer``;
     otherwise extractive, as ``GET /api/v1/ask``: the passages most likely to answer, each
     with its answering sentences (none on a weak match)."""
     if rt.llm is not None:
-        return written(rt, params=params, session=session)
-    result = params.run(rt, session=session)
+        return written(rt, params=params, session=session, access=access)
+    result = params.run(rt, session=session, access=access)
     out = ask_out(rt, result, session=session)
     answers_ = [
         {**a.model_dump(), "link": link}
@@ -108,7 +109,7 @@ def answer(rt: Runtime, *, params: AskQuery, session: Session) -> McpAskOut:
     return McpAskOut.model_validate({**out.model_dump(), "answers": answers_})
 
 
-def written(rt: Runtime, *, params: AskQuery, session: Session) -> McpAskOut:
+def written(rt: Runtime, *, params: AskQuery, session: Session, access: Access) -> McpAskOut:
     """The answer written by the LLM (app/answer/service.py), with its citations and
     passages; the database session is given back before the LLM is asked."""
     grounding = answers.ground(
@@ -118,6 +119,7 @@ def written(rt: Runtime, *, params: AskQuery, session: Session) -> McpAskOut:
         k=params.k,
         filters=params.filters(),
         session=session,
+        access=access,
     )
     session.close()  # the answer needs no database
     done = answers.collect(answers.generate(rt, grounding))

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.deps import NotAuthenticated, PermissionDenied, authenticated_user
 from app.auth.models import Role, User
+from app.collections.access import access_for
 from app.deps import RuntimeDep, SessionDep
 from app.errors import AppError
 from app.handlers import classify_database_error, classify_os_error
@@ -160,9 +161,10 @@ class CompletionOut(BaseModel):
 
 
 @router.get("/models", response_model=ModelList)
-def models(session: SessionDep, _user: TokenReader) -> ModelList:
-    """Each collection as a model, ``kb:<collection>``."""
-    return ModelList.model_validate({"data": service.list_models(session)})
+def models(session: SessionDep, user: TokenReader) -> ModelList:
+    """Each collection you may read as a model, ``kb:<collection>``."""
+    access = access_for(session, user)
+    return ModelList.model_validate({"data": service.list_models(session, access)})
 
 
 def usage(question: str, content: str) -> Usage:
@@ -208,12 +210,14 @@ def chunks(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 def chat_completions(
-    request: Request, rt: RuntimeDep, session: SessionDep, _user: TokenReader, body: ChatRequest
+    request: Request, rt: RuntimeDep, session: SessionDep, user: TokenReader, body: ChatRequest
 ) -> Any:
     """The grounded answer to the last user message, from the collection named by
     ``model``, with its sources appended (see :mod:`app.openai_facade.service`)."""
     base_url = str(request.base_url)
-    prepared = service.prepare(rt, request=body, session=session, base_url=base_url)
+    prepared = service.prepare(
+        rt, request=body, session=session, base_url=base_url, access=access_for(session, user)
+    )
     session.close()  # the answer needs no database: give the connection back now
     content = service.pieces(prepared, base_url=base_url)
     cid = f"chatcmpl-{uuid.uuid4().hex}"

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from app.answer import service as answers
 from app.answer.prompt import Passage
 from app.collections import service as collections
+from app.collections.access import Access, readable_collection
 from app.collections.service import CollectionNotFound
 from app.errors import Invalid
 from app.i18n import translator
@@ -131,8 +132,8 @@ def model_id(collection: str) -> str:
     return MODEL_PREFIX + collection
 
 
-def list_models(session: Session) -> list[dict[str, Any]]:
-    """Each collection as an OpenAI model object."""
+def list_models(session: Session, access: Access) -> list[dict[str, Any]]:
+    """Each collection the caller may read as an OpenAI model object."""
     return [
         {
             "id": model_id(col.name),
@@ -141,14 +142,16 @@ def list_models(session: Session) -> list[dict[str, Any]]:
             "owned_by": OWNED_BY,
         }
         for col in collections.list_all(session)
+        if access.can_read(col.id)
     ]
 
 
-def collection_of(session: Session, model: str) -> str:
-    """The collection behind ``model`` (``kb:<name>``, or the bare name); ModelNotFound."""
+def collection_of(session: Session, model: str, access: Access) -> str:
+    """The collection behind ``model`` (``kb:<name>``, or the bare name); ModelNotFound,
+    also for a collection the caller may not read."""
     name = model.removeprefix(MODEL_PREFIX)
     try:
-        return collections.get_by_name(session, name).name
+        return readable_collection(session, access, name).name
     except CollectionNotFound:
         raise ModelNotFound(
             "the model {model!r} does not exist; GET /v1/models lists the collections",
@@ -175,17 +178,23 @@ def language_of(question: str) -> Lang:
     return "zh" if detect_language(question) == "zh" else "en"
 
 
-def prepare(rt: Runtime, *, request: ChatRequest, session: Session, base_url: str) -> Prepared:
+def prepare(
+    rt: Runtime, *, request: ChatRequest, session: Session, base_url: str, access: Access
+) -> Prepared:
     """Check the model and the question, search, and start the answer (the database is
     needed only here). Raises ModelNotFound, Invalid, what search raises, and
     AnswerUnavailable when the LLM fails before writing anything."""
-    collection = collection_of(session, request.model)
+    collection = collection_of(session, request.model, access)
     question = question_of(request.messages)
     lang = language_of(question)
     if rt.llm is None:
-        content = extractive(rt, question, collection, lang, session=session, base_url=base_url)
+        content = extractive(
+            rt, question, collection, lang, session=session, base_url=base_url, access=access
+        )
         return Prepared(question, lang, content=content)
-    grounding = answers.ground(rt, question=question, collection=collection, session=session)
+    grounding = answers.ground(
+        rt, question=question, collection=collection, session=session, access=access
+    )
     return Prepared(question, lang, events=started(answers.generate(rt, grounding)))
 
 
@@ -228,10 +237,24 @@ def pieces(prepared: Prepared, *, base_url: str) -> Iterator[Piece]:
 
 
 def extractive(
-    rt: Runtime, question: str, collection: str, lang: Lang, *, session: Session, base_url: str
+    rt: Runtime,
+    question: str,
+    collection: str,
+    lang: Lang,
+    *,
+    session: Session,
+    base_url: str,
+    access: Access,
 ) -> str:
     """The answer without an LLM: the best sentences of the best passages, as quotes."""
-    result = search(rt, query=question, k=EXTRACTIVE_K, collection=collection, session=session)
+    result = search(
+        rt,
+        query=question,
+        k=EXTRACTIVE_K,
+        collection=collection,
+        session=session,
+        access=access,
+    )
     passages = [answers.passage_json(Passage(i, h, h.text)) for i, h in enumerate(result.hits, 1)]
     if result.weak_match or not result.hits:
         notice = translator(lang)(answers.NOTHING_ANSWERS)

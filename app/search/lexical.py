@@ -29,6 +29,7 @@ import re
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -281,7 +282,7 @@ def pg_vector() -> ColumnElement[Any]:
 
 def lexical_search(
     session: Session,
-    collection_id: int,
+    collection_ids: int | Sequence[int],
     query: str,
     k: int,
     allowed_ids: Select[Any] | None = None,
@@ -292,10 +293,13 @@ def lexical_search(
     best first, higher scores better. ``allowed_ids``, a select of chunk ids, restricts
     the search inside the query, so that k hits come back when k allowed chunks match.
     ``prune``: leave out very common query terms (:func:`prune_terms`)."""
-    if k <= 0:
+    ids = [collection_ids] if isinstance(collection_ids, int) else sorted(collection_ids)
+    if k <= 0 or not ids:
         return []
     dialect = session.get_bind().dialect.name
-    q = _join(query_terms(session, collection_id, query, prune=prune), dialect)
+    # Pruning reads the first collection's term counts (PostgreSQL; SQLite's are global):
+    # a share, and the rarest terms are kept whatever it says.
+    q = _join(query_terms(session, ids[0], query, prune=prune), dialect)
     if not q:
         return []
     if dialect == "postgresql":
@@ -304,13 +308,13 @@ def lexical_search(
         score = func.ts_rank(vec, tsq, literal_column(str(PG_RANK_NORMALIZATION)), type_=Float)
         stmt = (
             select(Chunk.id, score.label("score"))
-            .where(vec.op("@@")(tsq), Chunk.collection_id == collection_id)
+            .where(vec.op("@@")(tsq), Chunk.collection_id.in_(ids), Chunk.disabled.is_(False))
             .order_by(score.desc(), Chunk.id)
             .limit(k)
         )
     else:
         if allowed_ids is None:
-            found = _fts_first(session, collection_id, q, k)
+            found = _fts_first(session, ids, q, k)
             if found is not None:
                 return found
         fts = table(FTS_TABLE, column("rowid", Integer))
@@ -320,7 +324,7 @@ def lexical_search(
             select(Chunk.id, (-rank).label("score"))
             .select_from(fts)
             .join(Chunk, Chunk.id == fts.c.rowid)
-            .where(fts_ref.op("MATCH")(q), Chunk.collection_id == collection_id)
+            .where(fts_ref.op("MATCH")(q), Chunk.collection_id.in_(ids), Chunk.disabled.is_(False))
             .order_by(rank, Chunk.id)
             .limit(k)
         )
@@ -330,7 +334,7 @@ def lexical_search(
 
 
 def _fts_first(
-    session: Session, collection_id: int, q: str, k: int
+    session: Session, collection_ids: list[int], q: str, k: int
 ) -> list[tuple[int, float]] | None:
     """SQLite, unfiltered: the best ``FTS_FIRST_FACTOR * k`` matches ranked inside FTS5
     (``ORDER BY rank``: no join per match), then kept if they are the collection's; None
@@ -349,7 +353,9 @@ def _fts_first(
     mine = set(
         session.scalars(
             select(Chunk.id).where(
-                Chunk.id.in_([int(r[0]) for r in top]), Chunk.collection_id == collection_id
+                Chunk.id.in_([int(r[0]) for r in top]),
+                Chunk.collection_id.in_(collection_ids),
+                Chunk.disabled.is_(False),
             )
         )
     )

@@ -18,6 +18,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from app.collections.access import Access
 from app.deps import MAX_ID
 from app.runtime import Runtime
 from app.search.service import (
@@ -81,8 +82,9 @@ class AskQuery(BaseModel):
         """The filters asked for; a bad value is a SearchError (422)."""
         return SearchFilters(tags=tuple(self.tag or ()), kind=self.kind or None)
 
-    def run(self, rt: Runtime, *, session: Session) -> SearchResult:
-        """The search these parameters ask for (the API and the MCP tools alike)."""
+    def run(self, rt: Runtime, *, session: Session, access: Access) -> SearchResult:
+        """The search these parameters ask for (the API and the MCP tools alike), over
+        the collections ``access`` may read."""
         return search(
             rt,
             query=self.q,
@@ -90,6 +92,7 @@ class AskQuery(BaseModel):
             collection=self.collection,
             filters=self.filters(),
             session=session,
+            access=access,
         )
 
 
@@ -112,7 +115,7 @@ class SearchQuery(AskQuery):
             kind=self.kind or None,
         )
 
-    def run(self, rt: Runtime, *, session: Session) -> SearchResult:
+    def run(self, rt: Runtime, *, session: Session, access: Access) -> SearchResult:
         return search(
             rt,
             query=self.q,
@@ -122,6 +125,7 @@ class SearchQuery(AskQuery):
             mode=self.mode,
             rerank=self.rerank,
             session=session,
+            access=access,
         )
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from app.auth.deps import ReaderUser
+from app.collections.deps import AccessDep
 from app.deps import RuntimeDep, SessionDep
 from app.feedback.models import Source
 from app.feedback.querylog import note_query
@@ -49,6 +50,7 @@ class HitOut(BaseModel):
     duplicates: list[DuplicateOut] = Field(
         default_factory=list, description="the same passage in other documents"
     )
+    collection: str = Field(default="", description="the collection the passage is in")
 
     @field_validator("duplicates", mode="before")
     @classmethod
@@ -89,6 +91,16 @@ class SearchOut(BaseModel):
         description="nothing matches well: no results, or the best passage is below the "
         "embedder's calibrated similarity threshold (the results are only the closest)"
     )
+    collections: list[str] = Field(
+        default_factory=list,
+        description="the collections searched: the one asked for, or every one you may read "
+        "that shares the first one's embedding model",
+    )
+    skipped: list[str] = Field(
+        default_factory=list,
+        description="collections you may read that were not searched: they use another "
+        "embedding model (name one with `collection` to search it)",
+    )
     results: list[SearchHitOut]
     timings: dict[str, float]
 
@@ -99,6 +111,7 @@ def api_search(
     rt: RuntimeDep,
     session: SessionDep,
     user: ReaderUser,
+    access: AccessDep,
     params: Annotated[SearchQuery, Query()],
 ) -> SearchOut:
     """Passages that best answer ``q``, in any language, best first: by meaning (dense)
@@ -108,7 +121,7 @@ def api_search(
     Filters apply inside the vector search: ``k`` results come back whenever ``k``
     passages pass them.
     """
-    result = params.run(rt, session=session)
+    result = params.run(rt, session=session, access=access)
     note_query(request, user, Source.API, result)
     return search_out(rt, result, session=session)
 
@@ -122,6 +135,8 @@ def search_out(rt: Runtime, result: SearchResult, *, session: Session) -> Search
         reranked=result.reranked,
         notice=result.notice,
         weak_match=result.weak_match,
+        collections=list(result.collections),
+        skipped=list(result.skipped),
         results=[
             SearchHitOut.model_validate(
                 {**HitOut.model_validate(h).model_dump(), "snippet": _snippet(snip)}
@@ -165,12 +180,13 @@ def api_ask(
     rt: RuntimeDep,
     session: SessionDep,
     user: ReaderUser,
+    access: AccessDep,
     params: Annotated[AskQuery, Query()],
 ) -> AskOut:
     """The passages most likely to answer ``q``, each with the sentence(s) that answer it
     best as character offsets into the passage's ``text`` (no LLM involved). On a
     ``weak_match`` the passages come without sentences: none of them answers."""
-    result = params.run(rt, session=session)
+    result = params.run(rt, session=session, access=access)
     note_query(request, user, Source.API, result)
     return ask_out(rt, result, session=session)
 

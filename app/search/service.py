@@ -6,7 +6,7 @@ Filters apply inside both legs, so a filtered search still returns k results."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -16,7 +16,10 @@ import numpy.typing as npt
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.collections import service as collections_service
+from app.collections.access import EVERYTHING, Access
 from app.collections.models import Collection
+from app.collections.service import CollectionNotFound
 from app.documents.models import Chunk, ChunkKind, Document, DocumentStatus, DocumentTag
 from app.embedding.base import EmbedderError, EmbedderInputError, Vectors
 from app.errors import Invalid, Unavailable
@@ -79,6 +82,9 @@ class SearchHit:
     # The same passage in other documents (the same FAQ in two files), folded into this
     # hit so copies do not fill the list: (document id, file name, chunk id).
     duplicates: tuple[tuple[int, str, int], ...] = ()
+    # The collection the passage is in (a search covers every collection the user may
+    # read that shares the query's embedding model).
+    collection: str = ""
 
     @property
     def page(self) -> int | None:
@@ -120,7 +126,11 @@ class SearchFilters:
         )
 
 
-def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
+def _ids(collection_ids: int | Sequence[int]) -> list[int]:
+    return [collection_ids] if isinstance(collection_ids, int) else list(collection_ids)
+
+
+def allowed_chunks(collection_ids: int | Sequence[int], filters: SearchFilters) -> Select[int]:
     """``SELECT chunks.id`` of the collection's chunks that pass ``filters``.
 
     The dense search turns it into a FAISS ID selector; a SQL search can use it as a
@@ -131,6 +141,7 @@ def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
     tagged documents of the collection, then their chunks through an index on (collection,
     document), rather than every chunk of the collection checked against the tags.
     """
+    ids = _ids(collection_ids)
     query = select(Chunk.id)
     if filters.tags:
         # Stored tags are whitespace-collapsed already (front matter and upload); trim
@@ -141,7 +152,7 @@ def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
             select(DocumentTag.document_id)
             .join(Document, Document.id == DocumentTag.document_id)
             .where(
-                Document.collection_id == collection_id,
+                Document.collection_id.in_(ids),
                 or_(
                     func.lower(stored).in_(sorted({tag_identity(t) for t in filters.tags})),
                     stored.in_(filters.tags),
@@ -151,7 +162,7 @@ def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
             .subquery()
         )
         query = query.select_from(tagged).join(Chunk, Chunk.document_id == tagged.c.document_id)
-    query = query.where(Chunk.collection_id == collection_id)
+    query = query.where(Chunk.collection_id.in_(ids))
     if filters.doc_type is not None or filters.language is not None:
         query = query.join(Document, Document.id == Chunk.document_id)
     if filters.doc_type is not None:
@@ -167,12 +178,12 @@ def allowed_chunks(collection_id: int, filters: SearchFilters) -> Select[int]:
     return query
 
 
-def tags_in_collection(session: Session, collection_id: int) -> list[str]:
-    """The distinct tags of the collection's documents (one spelling each), sorted."""
+def tags_in_collection(session: Session, collection_ids: int | Sequence[int]) -> list[str]:
+    """The distinct tags of the collections' documents (one spelling each), sorted."""
     rows = session.scalars(
         select(DocumentTag.tag)
         .join(Document, Document.id == DocumentTag.document_id)
-        .where(Document.collection_id == collection_id)
+        .where(Document.collection_id.in_(_ids(collection_ids)))
         .distinct()
     )
     by_key: dict[str, str] = {}
@@ -205,6 +216,10 @@ class SearchResult:
     # The query's embedding (dense and hybrid modes), so that highlighting sentences by
     # meaning does not embed the query again; not part of any response.
     query_vector: Vectors | None = field(default=None, repr=False, compare=False)
+    # Every collection searched (``collection`` is the first), and those left out because
+    # their embedding model differs from theirs (scores of two models do not compare).
+    collections: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
 
 def weak_match(hits: int, best_similarity: float | None, threshold: float | None) -> bool:
@@ -235,8 +250,12 @@ def search(
     rerank: bool = True,
     weights: FusionWeights | None = None,
     session: Session | None = None,
+    access: Access = EVERYTHING,
 ) -> SearchResult:
-    """The ``k`` passages that best answer ``query`` (any language) in one collection.
+    """The ``k`` passages that best answer ``query`` (any language) in ``collection``, or,
+    without one, in every collection ``access`` may read that shares the query's
+    embedding model (:func:`searched_collections`). Routes pass the user's ``access``;
+    the default, every collection, is for the CLI and scripts.
 
     ``session``: the request's own (a request holds one connection at most); the CLI
     and scripts leave it out and get one for the call.
@@ -259,34 +278,33 @@ def search(
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     with session_for(rt, session) as session:
+        cols, skipped = searched_collections(rt, session, collection, access)
+        col = cols[0]
+        ids = [c.id for c in cols]
         dense: list[tuple[int, float]] = []
         best: float | None = None
         qvec: Vectors | None = None
-        if mode == SearchMode.LEXICAL:
-            col = rt.collection(session, collection)
-        else:
-            col, dense, best, qvec = _dense(
-                rt, session, collection, query, filters, depth, t, w.sentences
-            )
+        if mode != SearchMode.LEXICAL:
+            dense, best, qvec = _dense(rt, session, cols, query, filters, depth, t, w.sentences)
         lexical: list[tuple[int, float]] = []
         translated: list[tuple[int, float]] = []
         if mode != SearchMode.DENSE:
             t1 = time.perf_counter()
-            allowed = allowed_chunks(col.id, filters) if filters and filters.active() else None
-            lexical = lexical_search(session, col.id, query, depth, allowed_ids=allowed)
+            allowed = allowed_chunks(ids, filters) if filters and filters.active() else None
+            lexical = lexical_search(session, ids, query, depth, allowed_ids=allowed)
             if mode == SearchMode.HYBRID and w.translated > 0:
                 # The words of the query in the other language (zh <-> en), matched
                 # word for word in passages of that language.
                 other = translate_query(query)
                 if other:
-                    translated = lexical_search(session, col.id, other, depth, allowed_ids=allowed)
+                    translated = lexical_search(session, ids, other, depth, allowed_ids=allowed)
             t["lexical_ms"] = (time.perf_counter() - t1) * 1000
         if mode == SearchMode.HYBRID:
             scored = fuse(
                 dense,
                 lexical,
                 k=depth,
-                language_share=_language_share(rt, session, col, query),
+                language_share=_language_share(rt, session, cols, query),
                 literal=looks_literal(query),
                 weights=w,
                 translated=translated,
@@ -297,7 +315,8 @@ def search(
             scored = verbatim_first(session, scored, query)
         scored = scored[: first + k]
         t2 = time.perf_counter()
-        hits = _fold_duplicates(_load_hits(session, scored))[:first]
+        names = {c.id: c.name for c in cols}
+        hits = _fold_duplicates(_load_hits(session, scored, names))[:first]
         t["fetch_ms"] = (time.perf_counter() - t2) * 1000
         name = col.name
         threshold = rt.embedders.spec(col.embedder).weak_match_threshold if dense else None
@@ -321,6 +340,8 @@ def search(
         best_similarity=best,
         weak_match=weak_match(len(hits), best, threshold),
         query_vector=qvec,
+        collections=tuple(names.values()),
+        skipped=skipped,
     )
 
 
@@ -334,60 +355,100 @@ def session_for(rt: Runtime, session: Session | None) -> Iterator[Session]:
         yield own
 
 
+def searched_collections(
+    rt: Runtime, session: Session, name: str | None, access: Access
+) -> tuple[list[Collection], tuple[str, ...]]:
+    """The collections a search covers, the first one leading, and the names of those it
+    leaves out.
+
+    A named collection alone (as if it did not exist when ``access`` may not read it).
+    Without a name: every readable collection whose embedding model (and query
+    instruction) is the default collection's, or, when the user may not read that one,
+    the first readable collection's; the others are skipped, since the scores of two
+    models do not compare."""
+    if name:
+        col = rt.collection(session, name)
+        if not access.can_read(col.id):
+            raise CollectionNotFound("no collection named {name!r}", name=name)
+        return [col], ()
+    default = rt.collection(session)
+    if access.readable is None:
+        readable = collections_service.list_all(session)
+    else:
+        readable = [c for c in collections_service.list_all(session) if access.can_read(c.id)]
+    if not readable:
+        raise CollectionNotFound("no collection to search: ask an administrator for access")
+    lead = default if access.can_read(default.id) else readable[0]
+
+    def model(c: Collection) -> tuple[str, str, int, str | None]:
+        return (c.embedder, c.model, c.dim, c.query_instruction)
+
+    same = [lead, *(c for c in readable if c.id != lead.id and model(c) == model(lead))]
+    skipped = tuple(c.name for c in readable if model(c) != model(lead))
+    return same, skipped
+
+
 def _dense(
     rt: Runtime,
     session: Session,
-    collection: str | None,
+    cols: list[Collection],
     query: str,
     filters: SearchFilters | None,
     depth: int,
     t: dict[str, float],
     sentence_weight: float,
-) -> tuple[Collection, list[tuple[int, float]], float | None, Vectors]:
-    """The collection, the dense leg's (chunk id, score) list, best first, and the best
-    passage cosine (before the second stage blends in sentences, which would shift the
-    weak-match threshold's scale)."""
+) -> tuple[list[tuple[int, float]], float | None, Vectors]:
+    """The dense leg's (chunk id, score) list over every collection, best first (one
+    model: cosines compare), and the best passage cosine (before the second stage blends
+    in sentences, which would shift the weak-match threshold's scale)."""
+    lead = cols[0]
     for _attempt in range(2):
-        col = rt.collection(session, collection)
         t1 = time.perf_counter()
-        qvec = _embed_query(rt, col.embedder, query, col.query_instruction)
+        qvec = _embed_query(rt, lead.embedder, query, lead.query_instruction)
         t2 = time.perf_counter()
-        index = rt.indexes.get(session, col)
-        if (index.meta.model, index.meta.dim) == (col.model, len(qvec)):
+        indexes = [rt.indexes.get(session, c) for c in cols]
+        if all((ix.meta.model, ix.meta.dim) == (lead.model, len(qvec)) for ix in indexes):
             break
-        # The collection switched models between reading it and syncing its index:
-        # read it again and embed the query with the new model.
+        # A collection switched models between reading it and syncing its index: read
+        # them again and embed the query with the new model.
         session.expire_all()
+        cols = [c for c in cols if (c.embedder, c.model) == (lead.embedder, lead.model)]
     else:
         raise SearchUnavailable("the collection is switching models; try again in a moment")
-    allowed = None
-    if filters and filters.active():
-        allowed = index.allowed_ids(session, facet_filter(filters))
-    scored = index.search(qvec, depth, allowed=allowed)
+    facet = facet_filter(filters) if filters and filters.active() else None
+    scored: list[tuple[int, float]] = []
+    for index in indexes:
+        allowed = None if facet is None else index.allowed_ids(session, facet)
+        scored.extend(index.search(qvec, depth, allowed=allowed))
+    if len(indexes) > 1:
+        scored = sorted(scored, key=lambda cs: (-cs[1], cs[0]))[:depth]
     t["embed_ms"] = (t2 - t1) * 1000
     t["vector_ms"] = (time.perf_counter() - t2) * 1000
     best = scored[0][1] if scored else None
-    if rt.embedders.get(col.embedder).sentence_vectors:
+    if rt.embedders.get(lead.embedder).sentence_vectors:
         t3 = time.perf_counter()
         scored = blend_sentences(
-            session, scored, qvec, model=col.model, dim=len(qvec), weight=sentence_weight
+            session, scored, qvec, model=lead.model, dim=len(qvec), weight=sentence_weight
         )
         t["sentences_ms"] = (time.perf_counter() - t3) * 1000
-    return col, scored, best, qvec
+    return scored, best, qvec
 
 
-def _language_share(rt: Runtime, session: Session, col: Collection, query: str) -> float:
+def _language_share(rt: Runtime, session: Session, cols: Sequence[Collection], query: str) -> float:
     """The share of the collection's chunks in the query's language (1.0 when the query's
     language cannot be told, e.g. only digits). A chunk's language is its own, or its
     document's for rows stored before chunks had one."""
     language = detect_language(query)
     if language is None:
         return 1.0
-    counts = language_counts(rt, session, col)
-    total = sum(counts.values())
+    total = matching = 0
+    for col in cols:
+        counts = language_counts(rt, session, col)
+        total += sum(counts.values())
+        matching += counts.get(language, 0)
     if total == 0:
         return 1.0
-    return counts.get(language, 0) / total
+    return matching / total
 
 
 def language_counts(rt: Runtime, session: Session, col: Collection) -> dict[str | None, int]:
@@ -469,7 +530,12 @@ def facet_filter(filters: SearchFilters) -> FacetFilter:
     )
 
 
-def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[SearchHit]:
+def _load_hits(
+    session: Session, scored: list[tuple[int, float]], names: dict[int, str]
+) -> list[SearchHit]:
+    """The hits of ``scored`` that are chunks of ready documents in the searched
+    collections (``names``, by id): a chunk of any other collection is never shown, nor
+    a disabled one (the index may not have synced yet)."""
     if not scored:
         return []
     ids = [cid for cid, _ in scored]
@@ -486,7 +552,11 @@ def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[Search
             )
         )
     }
-    rows = [(chunk, docs[chunk.document_id]) for chunk in chunks if chunk.document_id in docs]
+    rows = [
+        (chunk, docs[chunk.document_id])
+        for chunk in chunks
+        if chunk.document_id in docs and chunk.collection_id in names and not chunk.disabled
+    ]
     by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
     hits = []
     for cid, score in scored:
@@ -508,6 +578,7 @@ def _load_hits(session: Session, scored: list[tuple[int, float]]) -> list[Search
                 score=score,
                 kind=chunk.kind,
                 question=chunk.question,
+                collection=names[chunk.collection_id],
             )
         )
     return hits
