@@ -45,6 +45,8 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "role": {r: r for r in ("reader", "editor", "admin")},
     "upload_result": {r: r for r in ("accepted", "duplicate", "rejected")},
+    # A job's kind (the jobs page).
+    "job_kind": {"ingest": "Ingest", "reembed": "Re-embed"},
 }
 
 _PRIMARY: dict[str, Lang] = {"en": "en", "zh": "zh"}  # primary subtag -> language

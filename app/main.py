@@ -24,9 +24,12 @@ from app.admission import Admission
 from app.answer.routes import router as answer_router
 from app.auth.keys import secret_key
 from app.auth.pages import router as auth_pages
+from app.collections.access_pages import router as access_pages
 from app.collections.pages import router as collections_pages
+from app.collections.routes import groups_router
 from app.collections.routes import router as collections_router
 from app.documents.pages import router as documents_pages
+from app.documents.routes import chunks_router
 from app.documents.routes import router as documents_router
 from app.feedback.pages import router as feedback_pages
 from app.headers import CSP, SecurityHeaders
@@ -124,11 +127,14 @@ def create_app(
         search_router,
         answer_router,
         documents_router,
+        chunks_router,
         collections_router,
+        groups_router,
         auth_pages,
         search_pages,
         documents_pages,
         collections_pages,
+        access_pages,
         jobs_pages,
         feedback_pages,
         openai_router,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 from functools import lru_cache
@@ -36,6 +37,53 @@ class Settings(BaseSettings):
     )
     parse_memory_mb: int = Field(
         default=2048, ge=64, description="address-space limit of the process parsing a file"
+    )
+    # OCR of scans (images, image-only PDF pages): the optional [ocr] extra (RapidOCR).
+    ocr_enabled: bool | None = Field(
+        default=None,
+        description="read images and scanned PDF pages with OCR; None (the default): when "
+        "the [ocr] extra is installed (pip install 'kb[ocr]')",
+    )
+    ocr_workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="documents OCR'd at once per worker process, each in its own OCR process; "
+        "other documents keep being parsed meanwhile",
+    )
+    ocr_max_pages: int = Field(
+        default=50, ge=1, description="a document with more scanned pages (or frames) fails"
+    )
+    ocr_page_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="OCR of one page that takes longer fails the document"
+    )
+    ocr_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="OCR of a whole document that takes longer fails it"
+    )
+    ocr_memory_mb: int = Field(
+        default=4096, ge=512, description="address-space limit of the OCR process"
+    )
+    ocr_dpi: int = Field(
+        default=200, ge=72, le=600, description="scanned PDF pages are rendered at this resolution"
+    )
+    ocr_max_megapixels: float = Field(
+        default=50.0, gt=0, description="a larger image (or frame) is refused as a possible bomb"
+    )
+    ocr_low_confidence: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="a page whose mean OCR confidence is lower is flagged on the document page",
+    )
+    ocr_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="ONNX Runtime threads of each OCR process (default: half the cores, 1 to 4)",
+    )
+    ocr_use_gpu: bool = Field(
+        default=True,
+        description="use ONNX Runtime's CUDA provider when it is available (onnxruntime-gpu)",
     )
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     ann_min_vectors: int = Field(
@@ -227,6 +275,14 @@ class Settings(BaseSettings):
                 f"KB_LLM_MAX_TOKENS + 768 ({self.llm_max_tokens + 768})"
             )
         return self
+
+    @property
+    def ocr_active(self) -> bool:
+        """Whether scans are OCR'd: as set, or where the [ocr] extra is installed."""
+        if self.ocr_enabled is not None:
+            return self.ocr_enabled
+        # find_spec looks the package up without importing it (ONNX Runtime is heavy).
+        return importlib.util.find_spec("rapidocr_onnxruntime") is not None
 
     @property
     def trusted_proxy_list(self) -> list[str]:

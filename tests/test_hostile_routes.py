@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ from app.auth.models import Role
 from app.db import transaction
 from app.main import create_app
 from app.runtime import Runtime
+from tests import pdfgen
 from tests.factories import store_upload
 from tests.routes import api_routes
 from tests.samples import GUIDE_MD
@@ -139,3 +141,71 @@ def test_documents_list_rejects_out_of_range_paging(rt: Runtime, app: FastAPI) -
             assert client.get("/api/v1/documents", params=params).status_code == 422
         assert client.get("/api/v1/documents", params={"collection": "nope"}).status_code == 404
         assert len(client.get("/api/v1/documents", params={"limit": "1"}).json()) == 1
+
+
+def test_page_preview_routes_answer_hostile_values_below_500(
+    rt: Runtime, app: FastAPI, tmp_path: Path
+) -> None:
+    """The walk above fills every path parameter with the same value, so the document id
+    is never a real one there: here a real PDF's pages and preview get the hostile values."""
+    pdf = pdfgen.english_outline_pdf(tmp_path)
+    doc_id = store_upload(rt, pdf.name, pdf.read_bytes())
+    token = admin_token(rt)
+    failures: list[str] = []
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        for value in HOSTILE:
+            safe = quote(value, safe="") if value else "%20"
+            for url, params in [
+                (f"/documents/{doc_id}/pages/{safe}.png", {}),
+                (f"/documents/{doc_id}/pages/1.png", {"x": value}),
+                (f"/documents/{doc_id}/preview", {"chunk": value}),
+                (f"/documents/{doc_id}/preview", {"chunk": "1", "page": value}),
+            ]:
+                r = client.get(url, params=params)
+                if r.status_code >= 500:
+                    failures.append(f"{url[:80]} {params!r:.80} -> {r.status_code}")
+        assert client.get(f"/documents/{doc_id}/pages/1.png").status_code == 200
+    assert failures == []
+
+
+def test_chunk_routes_answer_hostile_values_below_500(rt: Runtime, app: FastAPI) -> None:
+    """The chunk editing routes with a real document and chunk: hostile chunk ids, texts
+    and flags are refused (4xx), never a 500, and the chunk is left as it was."""
+    from sqlalchemy import select
+
+    from app.documents.models import Chunk
+    from tests.factories import settle
+
+    doc_id = store_upload(rt, "guide.md", GUIDE_MD.encode())
+    settle(rt)
+    with rt.sessions() as s:
+        chunk = s.scalars(select(Chunk).where(Chunk.document_id == doc_id)).first()
+        assert chunk is not None
+        chunk_id, before = chunk.id, chunk.text
+    token = admin_token(rt)
+    failures: list[str] = []
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        for value in HOSTILE:
+            safe = quote(value, safe="") if value else "%20"
+            calls: list[tuple[str, str, dict[str, Any]]] = [
+                ("POST", f"/documents/{doc_id}/chunks/{safe}", {"data": {"text": "x"}}),
+                ("POST", f"/documents/{doc_id}/chunks/{safe}/disable", {}),
+                ("GET", f"/documents/{doc_id}/chunks/{safe}/history", {}),
+                ("PATCH", f"/api/v1/chunks/{safe}", {"json": {"text": "x"}}),
+                ("PATCH", f"/api/v1/chunks/{chunk_id}", {"json": {"disabled": value}}),
+                ("PATCH", f"/api/v1/chunks/{chunk_id}", {"content": value.encode()}),
+            ]
+            if value.strip(" \x00") == "":
+                calls.append(("PATCH", f"/api/v1/chunks/{chunk_id}", {"json": {"text": value}}))
+            for method, url, kw in calls:
+                r = client.request(method, url, **kw)
+                if r.status_code >= 500:
+                    failures.append(f"{method} {url[:80]} -> {r.status_code}")
+        too_long = {"json": {"text": "x" * 20_001}}
+        assert client.patch(f"/api/v1/chunks/{chunk_id}", **too_long).status_code == 422
+    assert failures == []
+    with rt.sessions() as s:
+        row = s.get_one(Chunk, chunk_id)
+        assert row.text == before and not row.disabled

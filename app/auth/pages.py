@@ -26,6 +26,7 @@ from app.auth.models import Role
 from app.auth.passwords import WeakPassword
 from app.auth.ratelimit import LoginLimiter
 from app.deps import IdPath, SessionDep, get_runtime
+from app.errors import AppError
 from app.i18n import SUPPORTED
 from app.web import LANG_COOKIE, render
 
@@ -189,9 +190,19 @@ def switch_language(request: Request, code: str, next: str = "/") -> Response:
 # --- admin: users -------------------------------------------------------------------
 
 
+def _reason(exc: Exception) -> str | AppError:
+    return exc if isinstance(exc, AppError) else str(exc)
+
+
 def _users_page(
-    request: Request, session: SessionDep, *, error: str | None = None, status: int = 200
+    request: Request,
+    session: SessionDep,
+    *,
+    error: str | AppError | None = None,
+    status: int = 200,
 ) -> Response:
+    """The users page; ``error``: a reason, or an AppError the page translates with its
+    parameters (a username in it is shown as it is, never looked up in the catalog)."""
     ctx = {"users": service.list_users(session), "roles": list(Role), "error": error}
     return render(request, "admin/users.html", ctx, status_code=status)
 
@@ -214,7 +225,7 @@ def create_user(
         service.create_user(session, username=username, password=password, role=role)
     except (service.UserError, WeakPassword) as exc:
         session.rollback()
-        return _users_page(request, session, error=str(exc), status=400)
+        return _users_page(request, session, error=_reason(exc), status=400)
     session.commit()
     return RedirectResponse("/admin/users", status_code=303)
 
@@ -246,7 +257,7 @@ def update_user(
             service.set_password(session, user, password, keep_session=own)
     except (service.UserError, WeakPassword) as exc:
         session.rollback()
-        return _users_page(request, session, error=str(exc), status=400)
+        return _users_page(request, session, error=_reason(exc), status=400)
     session.commit()
     return RedirectResponse("/admin/users", status_code=303)
 

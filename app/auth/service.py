@@ -41,7 +41,7 @@ def create_user(session: Session, *, username: str, password: str, role: Role) -
     if not _USERNAME.match(username):
         raise UserError("a username is 1–100 letters, digits, '.', '_', '-' or '@'")
     if by_username(session, username) is not None:
-        raise UserError(f"the username {username!r} is taken")
+        raise UserError("the username {username!r} is taken", username=username)
     user = User(username=username, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()

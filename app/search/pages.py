@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session
 from app.answer.page import WrittenView, stream_request, written_view
 from app.auth.deps import ReaderUser
 from app.collections import service as collections
+from app.collections.access import Access, readable_collection
+from app.collections.access import readable as readable_collections
+from app.collections.deps import AccessDep
 from app.collections.service import CollectionNotFound
 from app.deps import IdPath, RuntimeDep, SessionDep
 from app.documents import service as documents
@@ -24,10 +27,17 @@ from app.feedback.models import Source
 from app.feedback.querylog import note_query
 from app.runtime import Runtime
 from app.search.answers import answer_spans, hit_snippets, passage_marks, plain_texts
-from app.search.query import DOC_TYPES, LANGUAGES, AskForm, FormQuestion, SearchForm
+from app.search.query import (
+    DOC_TYPES,
+    LANGUAGES,
+    AskForm,
+    FormQuestion,
+    SearchForm,
+)
 from app.search.rescore import stored_sentences
 from app.search.service import (
     CHUNK_KINDS,
+    MAX_FILTER_TAGS,
     SearchError,
     SearchFilters,
     SearchHit,
@@ -82,34 +92,65 @@ def source_link(hit: SearchHit) -> str:
 
 
 def _run(
-    rt: Runtime, session: Session, q: str, k: int, collection: str, filters: SearchFilters
+    rt: Runtime,
+    session: Session,
+    q: str,
+    k: int,
+    collection: str,
+    filters: SearchFilters,
+    access: Access,
 ) -> tuple[SearchResult | None, str | None]:
     """The result, or the reason there is none for the page to show beside the form."""
     if not q.strip():
         return None, None
     try:
         result = search(
-            rt, query=q, k=k, collection=collection or None, filters=filters, session=session
+            rt,
+            query=q,
+            k=k,
+            collection=collection or None,
+            filters=filters,
+            session=session,
+            access=access,
         )
     except (SearchError, SearchUnavailable, CollectionNotFound) as exc:
         return None, str(exc)
     return result, None
 
 
-def _common(
-    rt: Runtime, session: Session, collection: str, filters: SearchFilters
-) -> dict[str, object]:
-    names = [c.name for c in collections.list_all(session)]
+def _tag_options(
+    rt: Runtime,
+    session: Session,
+    collection: str,
+    chosen_tags: tuple[str, ...],
+    access: Access,
+    *,
+    keep: bool,
+) -> list[tuple[str, bool]]:
+    """The tag filter's (tag, selected) pairs for ``collection`` (none: every collection
+    the user may read): the tags its documents carry, compared as filters compare them
+    (by tag_identity). ``keep``: tags asked for (in the URL) stay offered, selected, even
+    if no document has them (any more)."""
     try:
-        known = tags_in_collection(session, rt.collection(session, collection or None).id)
+        if collection:
+            ids = [readable_collection(session, access, collection).id]
+        else:
+            rt.collection(session)  # the default one exists
+            ids = [c.id for c in readable_collections(session, access)]
+        known = tags_in_collection(session, ids)
     except CollectionNotFound:
         known = []
-    # Tags asked for in the URL stay selected even if no document has them (any more).
-    chosen = {tag_identity(t) for t in filters.tags}
+    chosen = {tag_identity(t) for t in chosen_tags}
     keys = {tag_identity(t) for t in known}
-    tags = known + [t for t in filters.tags if tag_identity(t) not in keys]
-    # (tag, selected) pairs: the page compares tags as filters do, by tag_identity.
-    tag_options = [(t, tag_identity(t) in chosen) for t in tags]
+    tags = known + ([t for t in chosen_tags if tag_identity(t) not in keys] if keep else [])
+    return [(t, tag_identity(t) in chosen) for t in tags]
+
+
+def _common(
+    rt: Runtime, session: Session, collection: str, filters: SearchFilters, access: Access
+) -> dict[str, object]:
+    names = [c.name for c in readable_collections(session, access)]
+    tag_options = _tag_options(rt, session, collection, filters.tags, access, keep=True)
     return {
         "collections": names,
         "doc_types": DOC_TYPES,
@@ -126,11 +167,15 @@ def search_page(
     rt: RuntimeDep,
     session: SessionDep,
     user: ReaderUser,
+    access: AccessDep,
     form: Annotated[SearchForm, Query()],
 ) -> Response:
     """Search by meaning in any language; htmx swaps only the results block."""
     filters = form.filters()
-    result, error = _run(rt, session, form.q, form.k, form.collection, filters)
+    documents_here = _documents_in(rt, session, form.collection, access)
+    # An empty collection: the page says what to do next instead of searching.
+    q = form.q if documents_here != 0 else ""
+    result, error = _run(rt, session, q, form.k, form.collection, filters, access)
     views: list[HitView] = []
     if result is not None:
         note_query(request, user, Source.SEARCH, result)
@@ -153,6 +198,7 @@ def search_page(
                     full=not cut,
                 )
             )
+    active = _active_filters(form)
     ctx = {
         "q": form.q,
         "collection": form.collection,
@@ -161,9 +207,72 @@ def search_page(
         "result": result,
         "hits": views,
         "error": error,
-        **_common(rt, session, form.collection, filters),
+        # Searched with nothing to search for: the form was sent empty.
+        "empty_query": "q" in request.query_params and not form.q.strip(),
+        "empty_collection": documents_here == 0,
+        "active_filters": active,
+        "clear_filters": "/?" + urlencode({"q": form.q, "collection": form.collection}),
+        # The raw score means something to administrators only (the API keeps it).
+        "show_score": user.can("admin"),
+        **_common(rt, session, form.collection, filters, access),
     }
     return render(request, "search.html", ctx, block="results")
+
+
+def _documents_in(rt: Runtime, session: Session, collection: str, access: Access) -> int | None:
+    """How many documents the collection searched holds, or every collection the user may
+    read when none is chosen (None: no such collection, or not one the user may read)."""
+    try:
+        if collection:
+            col = readable_collection(session, access, collection)
+            return documents.count_documents(session, collection_id=col.id)
+        rt.collection(session)  # the default one exists
+    except CollectionNotFound:
+        return None
+    return sum(
+        documents.count_documents(session, collection_id=c.id)
+        for c in readable_collections(session, access)
+    )
+
+
+def _active_filters(form: SearchForm) -> int:
+    """How many of the search form's narrowing filters are set (the collection aside)."""
+    filters = form.filters()
+    return sum(
+        (
+            filters.doc_type is not None,
+            filters.language is not None,
+            filters.kind is not None,
+            bool(filters.tags),
+        )
+    )
+
+
+class TagsForm(BaseModel):
+    """The tag filter's fragment: the collection chosen and the tags selected so far."""
+
+    collection: str = ""
+    tag: list[str] | None = None
+
+
+@router.get("/search/tags")
+def tags_fragment(
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    _user: ReaderUser,
+    access: AccessDep,
+    form: Annotated[TagsForm, Query()],
+) -> Response:
+    """The tag filter for another collection: the search and Ask pages swap it in when
+    the collection select changes, keeping the chosen tags that collection has."""
+    chosen = tuple((form.tag or [])[:MAX_FILTER_TAGS])
+    options = _tag_options(rt, session, form.collection, chosen, access, keep=False)
+    ctx = {"tags_only": True, "tag_options": options}
+    response = render(request, "_filters.html", ctx)
+    # The page searches again once the new tags are in (search.html's hx-trigger).
+    response.headers["HX-Trigger-After-Settle"] = "kb-tags"
+    return response
 
 
 @dataclass(frozen=True)
@@ -212,6 +321,7 @@ def _written(
     form: AskPageForm,
     filters: SearchFilters,
     answers: list[AnswerView],
+    access: Access,
 ) -> tuple[WrittenView | None, str | None]:
     """The whole written answer for the page without JavaScript, or why there is none."""
     # Imported here: app.answer.service imports this module (document_link, source_link).
@@ -225,6 +335,7 @@ def _written(
             k=form.k,
             filters=filters,
             session=session,
+            access=access,
         )
     except AppError as exc:
         return None, str(exc)
@@ -251,13 +362,14 @@ def ask_page(
     rt: RuntimeDep,
     session: SessionDep,
     user: ReaderUser,
+    access: AccessDep,
     form: Annotated[AskPageForm, Query()],
 ) -> Response:
     """The few passages most likely to answer a question, answering sentences marked;
     with an LLM configured, the answer it writes from them (streamed by answer.js, or
     written on the server with ``write=1``)."""
     filters = form.filters()
-    result, error = _run(rt, session, form.q, form.k, form.collection, filters)
+    result, error = _run(rt, session, form.q, form.k, form.collection, filters, access)
     if result is not None:
         note_query(request, user, Source.ASK, result)
     answers: list[AnswerView] = []
@@ -272,7 +384,7 @@ def ask_page(
     written: WrittenView | None = None
     written_error: str | None = None
     if can_write and form.write:
-        written, written_error = _written(rt, session, form, filters, answers)
+        written, written_error = _written(rt, session, form, filters, answers, access)
     ctx = {
         "q": form.q,
         "collection": form.collection,
@@ -287,7 +399,7 @@ def ask_page(
             question=form.q, collection=form.collection, k=form.k, filters=filters
         ),
         "write_link": _write_link(request),
-        **_common(rt, session, form.collection, filters),
+        **_common(rt, session, form.collection, filters, access),
     }
     return render(request, "ask.html", ctx, block="answers")
 
@@ -318,12 +430,13 @@ def passage_fragment(
     rt: RuntimeDep,
     session: SessionDep,
     _user: ReaderUser,
+    access: AccessDep,
     chunk_id: IdPath,
     form: Annotated[PassageForm, Query()],
 ) -> Response:
     """A search hit's whole passage, highlighted (``full=1``), or its snippet: the Search
     page swaps one for the other in place."""
-    found = documents.passage(session, chunk_id)
+    found = documents.passage(session, chunk_id, access)
     plain = plain_passage(found.text, found.doc_type)
     embedder: Embedder | None = None
     instruction: str | None = None

@@ -121,9 +121,13 @@ def _groups(sents: list[Span], chosen: set[int]) -> list[Span]:
 
 
 def _length(text: str, sents: list[Span], chosen: set[int]) -> int:
+    """The length :func:`_render` gives: the runs, the gaps, and "…" at either end (with
+    its space after a full stop)."""
     runs = _groups(sents, chosen)
     size = sum(b - a for a, b in runs) + len(_GAP) * (len(runs) - 1)
-    return size + (runs[0][0] > 0) + (runs[-1][1] < len(text))
+    end = runs[-1][1]
+    tail = (1 + (text[end - 1] in _STOPS)) if end < len(text) else 0
+    return size + (runs[0][0] > 0) + tail
 
 
 def _render(

@@ -444,7 +444,8 @@ def _meta_for_row(collection_id: int, row: Any, version: int) -> IndexMeta:
 def _fetch_vectors(
     session: Session, collection_id: int, ids: Iterable[int], dim: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """The vectors in SQL of those ``ids`` that are chunks of the collection now."""
+    """The vectors in SQL of those ``ids`` that are chunks of the collection now (and
+    not disabled: app/documents/chunks.py)."""
     wanted = sorted(ids)
     id_parts: list[npt.NDArray[np.int64]] = []
     vec_parts: list[npt.NDArray[np.float32]] = []
@@ -452,7 +453,9 @@ def _fetch_vectors(
         batch = wanted[start : start + _FETCH_BATCH]
         rows = session.execute(
             select(Chunk.id, Chunk.vector).where(
-                Chunk.collection_id == collection_id, Chunk.id.in_(batch)
+                Chunk.collection_id == collection_id,
+                Chunk.id.in_(batch),
+                Chunk.disabled.is_(False),  # a disabled chunk is searched as if deleted
             )
         ).all()
         id_parts.append(np.array([r[0] for r in rows], dtype=np.int64))
@@ -617,7 +620,11 @@ class IndexManager:
 
         The ids are read after the version, so they cover at least that version; a change
         committed in between is applied again by the next sync (idempotent)."""
-        sql_ids = set(session.scalars(select(Chunk.id).where(Chunk.collection_id == cid)))
+        sql_ids = set(
+            session.scalars(
+                select(Chunk.id).where(Chunk.collection_id == cid, Chunk.disabled.is_(False))
+            )
+        )
         if not same_model:
             # The collection switched models: build a new index, swap it in whole.
             ids, vectors = _fetch_vectors(session, cid, sql_ids, row.dim)
@@ -775,7 +782,10 @@ class IndexManager:
             if start is None or (start.model, start.dim) != (idx.meta.model, idx.meta.dim):
                 return
             ids = np.fromiter(
-                s.scalars(select(Chunk.id).where(Chunk.collection_id == cid)), dtype=np.int64
+                s.scalars(
+                    select(Chunk.id).where(Chunk.collection_id == cid, Chunk.disabled.is_(False))
+                ),
+                dtype=np.int64,
             )
             if len(ids) < max(self.ann.min_vectors, 1):
                 return
