@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session
 
+from app.auth import service as users
 from app.auth.models import Role, User
 from app.collections.models import Access as Level
 from app.collections.models import Collection, CollectionGrant, Group, GroupMember
@@ -112,7 +113,7 @@ def readable(session: Session, access: Access) -> list[Collection]:
 
 
 def user_by_name(session: Session, username: str) -> User:
-    user = session.scalars(select(User).where(User.username == username.strip())).first()
+    user = users.by_username(session, username)
     if user is None:
         raise UserNotFound("no user named {name!r}", name=username.strip())
     return user

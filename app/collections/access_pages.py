@@ -11,7 +11,7 @@ from app.auth import service as users
 from app.auth.deps import AdminUser
 from app.collections import access
 from app.collections.models import Collection
-from app.deps import IdPath, RuntimeDep, SessionDep
+from app.deps import IdPath, SessionDep
 from app.errors import AppError, NotFound
 from app.web import render
 
@@ -86,9 +86,7 @@ def _groups_page(
 
 
 @router.get("/admin/groups")
-def groups_page(
-    request: Request, rt: RuntimeDep, session: SessionDep, _admin: AdminUser
-) -> Response:
+def groups_page(request: Request, session: SessionDep, _admin: AdminUser) -> Response:
     return _groups_page(request, session)
 
 

@@ -312,107 +312,6 @@ class UploadOutcome:
         return cls(filename, "rejected", None, reason, too_large, message, params)
 
 
-def accept_uploads(
-    session: Session,
-    *,
-    collection: Collection,
-    files: Iterable[tuple[str, BinaryIO]],
-    files_dir: Path,
-    max_bytes: int,
-    max_attempts: int = 5,
-    uploaded_by: User | None = None,
-    tags: Iterable[str] = (),
-    into: list[UploadOutcome] | None = None,
-) -> list[UploadOutcome]:
-    """Stage and record each file (flushed, not committed); one bad file rejects only itself.
-
-    Every accepted file gets ``tags`` (see :func:`parse_tags`); duplicates keep their own.
-    A file that the disk refuses (full, read-only) is rejected with a storage reason
-    (:attr:`UploadOutcome.storage_status`); the files before it stay accepted. Outcomes
-    are appended to ``into`` as they happen (a new list if None), so a caller whose
-    commit fails still knows how far the files got.
-    """
-    outcomes = into if into is not None else []
-    tags = list(tags)
-    for name, stream in files:
-        try:
-            staged = stage_upload(stream, filename=name, files_dir=files_dir, max_bytes=max_bytes)
-            added = add_document(
-                session,
-                collection=collection,
-                staged=staged,
-                files_dir=files_dir,
-                max_attempts=max_attempts,
-                uploaded_by=uploaded_by,
-                tags=tags,
-            )
-        except UploadRejected as exc:
-            outcomes.append(
-                UploadOutcome.rejected(name, exc.message, too_large=exc.too_large, **exc.params)
-            )
-            continue
-        except OSError as exc:
-            log.error("upload of %r not stored in %s: %s", name, files_dir, exc)
-            outcomes.append(UploadOutcome.rejected(name, storage_failure(exc) or STORAGE_FULL))
-            continue
-        result: Literal["duplicate", "accepted"] = "duplicate" if added.duplicate else "accepted"
-        outcomes.append(UploadOutcome(staged.filename, result, document_id=added.document.id))
-    return outcomes
-
-
-def upload_files(
-    session: Session,
-    *,
-    collection: Collection,
-    files: Iterable[tuple[str, BinaryIO]],
-    files_dir: Path,
-    max_bytes: int,
-    max_attempts: int = 5,
-    uploaded_by: User | None = None,
-    tags: Iterable[str] = (),
-) -> list[UploadOutcome]:
-    """:func:`accept_uploads` and commit: what the upload page and API do.
-
-    When the database refuses the write (its disk is full, it is read-only), the
-    transaction rolls back, the originals placed for it are removed, and every file that
-    would have been stored is reported rejected with the storage reason instead of a 500.
-    """
-    files = list(files)
-    outcomes: list[UploadOutcome] = []
-    try:
-        accept_uploads(
-            session,
-            collection=collection,
-            files=files,
-            files_dir=files_dir,
-            max_bytes=max_bytes,
-            max_attempts=max_attempts,
-            uploaded_by=uploaded_by,
-            tags=tags,
-            into=outcomes,
-        )
-        session.commit()
-        return outcomes
-    except sa_exc.SQLAlchemyError as exc:
-        failure = storage_failure(exc)
-        session.rollback()  # removes the originals placed by this transaction
-        if failure is None:
-            raise
-        log.error("upload not recorded, the database refused the write: %s", exc)
-    lost = {o.document_id for o in outcomes if o.result == "accepted"}
-    answer = []
-    for i, (name, _stream) in enumerate(files):
-        done = outcomes[i] if i < len(outcomes) else None
-        if done is not None and (
-            done.result == "rejected"
-            or (done.result == "duplicate" and done.document_id not in lost)
-        ):
-            answer.append(done)
-        else:
-            answer.append(UploadOutcome.rejected(done.filename if done else name, failure))
-    return answer
-
-
 def get(session: Session, document_id: int) -> Document:
     doc = session.get(Document, document_id)
     if doc is None:
@@ -981,11 +880,16 @@ def upload_batch(
     folders: bool = False,
     limits: ArchiveLimits = ARCHIVE_LIMITS,
 ) -> list[UploadOutcome]:
-    """:func:`upload_files` for a whole knowledge base: each file of each ``.zip`` is
-    one result line (when ``archives``), and a file's folder path (inside its archive,
-    or as a picked folder sends it, when ``folders``) becomes one more upload tag, such
-    as "handbook/hr". Committed; a database that refuses the write reports every file
-    that would have been stored rejected with the storage reason, as upload_files does."""
+    """Stage, record and commit the files of an upload (the upload page and the API):
+    one bad file rejects only itself, and every accepted one gets ``tags`` (duplicates
+    keep their own). Each file of each ``.zip`` is one result line (when ``archives``),
+    and a file's folder path (inside its archive, or as a picked folder sends it, when
+    ``folders``) becomes one more upload tag, such as "handbook/hr".
+
+    A file the disk refuses (full, read-only) is rejected with a storage reason
+    (:attr:`UploadOutcome.storage_status`). When the database refuses the commit, the
+    transaction rolls back, the originals placed for it are removed, and every file that
+    would have been stored is reported rejected with the storage reason, not a 500."""
     tags = list(tags)
     outcomes: list[UploadOutcome] = []
     with ExitStack() as stack:

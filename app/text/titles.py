@@ -55,7 +55,7 @@ _SPACE = re.compile(r"\s+")
 _JUNK_METADATA = re.compile(
     r"^(?:microsoft\s+\w+\s*-\s*.*"  # "Microsoft Word - report.doc"
     r"|untitled(?:[\s_-]*\d+)?|unknown|title|document|none|null|no\s+title"
-    r"|slide\s*\d*|presentation\d*|book\d*)$",
+    r"|slide\s*\d*|presentation\d*|book\d*|sheet\d*)$",
     re.IGNORECASE,
 )
 _FILE_EXTENSION = re.compile(
@@ -115,6 +115,16 @@ def is_meaningful_metadata_title(title: str | None) -> bool:
     if "/" in text or "\\" in text:  # a path
         return False
     return not (" " not in text and "_" in text)  # a file name like "final_v2_print"
+
+
+def declared_title(title: object) -> str | None:
+    """A title a file declares in its metadata (PDF info, Office core properties), with
+    whitespace collapsed, or None when it names nothing (see
+    :func:`is_meaningful_metadata_title`) or is not text."""
+    if not isinstance(title, str):
+        return None
+    text = " ".join(title.split())
+    return text if is_meaningful_metadata_title(text) else None
 
 
 def title_from_filename(filename: str) -> str:

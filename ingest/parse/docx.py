@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.text.titles import is_meaningful_metadata_title
+from app.text.titles import declared_title
 from ingest.errors import IngestError, error_detail
 from ingest.parse.office_numbering import BULLET, Numbering, W
 from ingest.parse.office_table import pipe_table
@@ -59,7 +59,6 @@ _HEADING_STYLE = re.compile(
     re.IGNORECASE,
 )
 _TITLE_STYLE = re.compile(r"^(?:title|标题|標題|titel|titre|título|titolo)$", re.IGNORECASE)
-_PLACEHOLDER_TITLES = frozenset({"untitled", "unknown", "title", "document", "none", "null"})
 # Subtrees whose text is not the paragraph's own: deleted revisions, field codes,
 # drawings (text boxes are read separately), the fallback copy of alternate content.
 _SKIP = frozenset(
@@ -134,22 +133,13 @@ def parse_docx(path: Path) -> ParsedDocument:
     blocks, keyed = attach_answer_key(blocks)
     if keyed:
         notes.append("answer-key")
-    meta_title = _meta_title(core_title)
+    meta_title = declared_title(core_title)
     headings = [b for b in blocks if b.kind is BlockKind.HEADING]
     top = min((b.level for b in headings), default=0)
     first = next((b.text for b in headings if b.level == top), None)
     return ParsedDocument(
         blocks=tuple(blocks), title=meta_title or first, notes=tuple(notes), meta_title=meta_title
     )
-
-
-def _meta_title(title: str | None) -> str | None:
-    if not isinstance(title, str):
-        return None
-    title = " ".join(title.split())
-    if title.casefold() in _PLACEHOLDER_TITLES or not is_meaningful_metadata_title(title):
-        return None
-    return title
 
 
 # ---------------------------------------------------------------- reading the XML

@@ -12,8 +12,8 @@ from typing import Any
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
-from app.text.titles import is_meaningful_metadata_title
-from ingest.errors import IngestError
+from app.text.titles import declared_title
+from ingest.errors import IngestError, error_detail
 from ingest.parse.outline import OutlineEntry, place_headings
 from ingest.parse.pdf_furniture import furniture, running_keys, strip_repeats
 from ingest.parse.pdf_headings import find_headings
@@ -23,7 +23,6 @@ from ingest.types import Block, BlockKind, ParsedDocument
 
 log = logging.getLogger(__name__)
 
-_PLACEHOLDER_TITLES = frozenset({"untitled", "unknown", "title", "document", "none", "null"})
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 
 
@@ -424,18 +423,13 @@ def _metadata_title(reader: PdfReader) -> str | None:
         title = meta.title if meta else None
     except Exception:
         return None
-    if not isinstance(title, str):
-        return None
-    title = " ".join(title.split())
     # Tools stamp placeholders ("untitled" is reportlab's default, "Microsoft Word -
     # a.doc", a path) that name nothing.
-    if title.casefold() in _PLACEHOLDER_TITLES or not is_meaningful_metadata_title(title):
-        return None
-    return title or None
+    return declared_title(title)
 
 
 def _damaged(exc: BaseException, path: Path) -> IngestError:
-    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    detail = error_detail(exc)
     if _is_truncated(path):
         return IngestError(
             "The PDF is incomplete: it stops before its end marker (%%EOF), so the upload "

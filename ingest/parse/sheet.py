@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from app.documents.models import ChunkKind
-from app.text.titles import is_meaningful_metadata_title
+from app.text.titles import declared_title
 from ingest.errors import IngestError, error_detail
 from ingest.parse.detect import decode_text
 from ingest.parse.office_table import pipe_table
@@ -132,7 +132,6 @@ _ROLES: dict[str, frozenset[str]] = {
 _OPTION_HEADER = re.compile(r"^(?:选项|option|choice)?([a-h])(?:选项)?$", re.IGNORECASE)
 _HEADER_NOISE = re.compile(r"[\s_\-:：*＊]+")
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff]")
-_PLACEHOLDER_TITLES = frozenset({"untitled", "unknown", "title", "sheet", "book", "none"})
 
 
 class _Counter:
@@ -183,7 +182,7 @@ def _read_xlsx(
     except IngestError:
         raise
     except Exception as exc:  # openpyxl raises many kinds on a damaged workbook
-        raise IngestError(SHEET_DAMAGED.format(detail=_detail(exc))) from None
+        raise IngestError(SHEET_DAMAGED.format(detail=error_detail(exc))) from None
     try:
         title = wb.properties.title if wb.properties is not None else None
         for ws in wb.worksheets:
@@ -195,23 +194,10 @@ def _read_xlsx(
     except IngestError:
         raise
     except Exception as exc:
-        raise IngestError(SHEET_DAMAGED.format(detail=_detail(exc))) from None
+        raise IngestError(SHEET_DAMAGED.format(detail=error_detail(exc))) from None
     finally:
         wb.close()
-    return _meta_title(title)
-
-
-def _detail(exc: BaseException) -> str:
-    return error_detail(exc)
-
-
-def _meta_title(title: object) -> str | None:
-    if not isinstance(title, str):
-        return None
-    title = " ".join(title.split())
-    if title.casefold() in _PLACEHOLDER_TITLES or not is_meaningful_metadata_title(title):
-        return None
-    return title
+    return declared_title(title)
 
 
 def _merged_ranges(wb: Any, ws: Any) -> list[tuple[int, int, int, int]]:
