@@ -47,27 +47,61 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     worker: Annotated[bool, typer.Option(help="also run an ingest worker in this process")] = True,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="web processes sharing the port (default KB_WEB_PROCESSES, 1); each keeps "
+            "its own copy of the search indexes in step, the vectors mapped from one file",
+        ),
+    ] = None,
 ) -> None:
     """Start the web server (and, by default, an ingest worker)."""
     import uvicorn
 
-    from app.main import create_app
+    from app.main import announce_admin_password, create_app
     from ingest.worker import start_in_background
 
     settings = get_settings()
     run_worker = worker and settings.run_worker_in_server
-    app = create_app(settings, services=[start_in_background] if run_worker else [])
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
+    count = processes or settings.web_processes
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": "info",
         # Longer than a reverse proxy's or client's idle timeout (nginx and most load
         # balancers: 60 s), so the server never closes a kept-alive connection just as
         # the other side reuses it, which drops that request (uvicorn's default is 5 s).
-        timeout_keep_alive=75,
+        "timeout_keep_alive": 75,
         **proxy_options(settings),
-    )
+    }
+    if count == 1:
+        app = create_app(settings, services=[start_in_background] if run_worker else [])
+        uvicorn.run(app, **options)
+        return
+    # Several processes: Python runs one thread at a time per process, so a 2-core host
+    # serves about twice the searches with two. This process migrates the database and
+    # creates the first admin once (not each child at the same moment), runs the ingest
+    # worker if asked, and supervises the children, which build their apps themselves.
+    rt = Runtime.create(settings)
+    rt.ensure_default_collection()
+    generated = rt.ensure_first_admin()
+    if generated:
+        announce_admin_password(generated)
+    stop = start_in_background(rt) if run_worker else None
+    try:
+        uvicorn.run("app.cli:web_app", factory=True, workers=count, **options)
+    finally:
+        if stop is not None:
+            stop()
+        rt.close()
+
+
+def web_app() -> Any:
+    """The app of one of ``kb serve --processes N``'s children (no ingest worker)."""
+    from app.main import create_app
+
+    return create_app(get_settings())
 
 
 def proxy_options(settings: Settings) -> dict[str, Any]:

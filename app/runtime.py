@@ -73,6 +73,7 @@ class Runtime:
                     encoding=settings.ann_encoding,
                     nprobe=settings.ann_nprobe,
                 ),
+                terms_min_chunks=settings.lexical_memory_min_chunks,
             ),
             reranker=make_reranker(settings),
             llm=make_llm(settings),

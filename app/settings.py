@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     ann_nprobe: int = Field(
         default=0, ge=0, description="IVF lists searched per query (0: max(16, lists / 8))"
     )
+    lexical_memory_min_chunks: int | None = Field(
+        default=20_000,
+        ge=0,
+        description="a collection's lexical leg is scored in memory (BM25 postings built in "
+        "the background, app/vectors/postings.py) from this many chunks; below it, and "
+        "while they are built, by the database's full-text index; empty: never",
+    )
     cpu_threads: int = Field(default=1, ge=1, description="threads for in-process CPU embedders")
 
     # The "openai" embedder: any server speaking the OpenAI /v1/embeddings API (vLLM serving
@@ -241,6 +248,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     run_worker_in_server: bool = Field(default=True, description="kb serve also runs a worker")
+    web_processes: int = Field(
+        default=1, ge=1, le=64, description="web processes of kb serve (--processes)"
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -1,7 +1,7 @@
-"""Concurrent load on one web process: req/s and latency percentiles; prints JSON.
+"""Concurrent load on the web server (``--processes`` of it): req/s, latencies; prints JSON.
 
     python bench/load.py --backend sqlite|postgresql [--clients 8,32,128] [--seconds 10]
-                         [--corpus DIR] [--data-dir DIR]
+                         [--corpus DIR] [--data-dir DIR] [--processes 1] [--warmup 2]
 
 Ingests CORPUS (default ../shared/dev-eval/corpus) into a fresh database (SQLite, or a
 throwaway PostgreSQL cluster), starts ``kb serve`` as its own process on a loopback port
@@ -84,13 +84,21 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
     ap.add_argument("--data-dir", type=Path, default=None, help="reuse (SQLite only)")
+    ap.add_argument("--processes", type=int, default=1, help="web processes (kb serve --processes)")
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds of untimed searches first (each process loads the model and the index, "
+        "and from 20k chunks builds its lexical postings: ~3 s at 100k)",
+    )
     args = ap.parse_args()
     logging.disable(logging.INFO)
 
     work = Path(tempfile.mkdtemp(prefix="kb-load-"))
     data_dir = args.data_dir or work / "data"
     cluster = start_cluster() if args.backend == "postgresql" else None
-    env = {"KB_RUN_WORKER_IN_SERVER": "false"}
+    env = {"KB_RUN_WORKER_IN_SERVER": "false", "KB_WEB_PROCESSES": str(args.processes)}
     url = None
     if cluster is not None:
         admin = create_engine(cluster.admin_url, isolation_level="AUTOCOMMIT")
@@ -121,7 +129,9 @@ def main() -> None:
         ]
         page = [Target("/", {"q": q}) for q in queries]
         # Warm up: load the model and the index before anything is timed.
-        run_load(server.base_url, api[:4], clients=1, seconds=2, cookies=cookies)
+        run_load(
+            server.base_url, api, clients=2 * args.processes, seconds=args.warmup, cookies=cookies
+        )
         for clients in (int(c) for c in args.clients.split(",")):
             for name, targets in (("search_api", api), ("search_page", page)):
                 result = run_load(
@@ -142,6 +152,7 @@ def main() -> None:
                 "ingest_s": round(ingest_s, 1),
                 "seconds_per_run": args.seconds,
                 "cores": os.cpu_count(),
+                "processes": args.processes,
                 "runs": runs,
             }
         )

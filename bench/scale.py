@@ -3,6 +3,7 @@
     python bench/scale.py --chunks 100000 --db sqlite|postgres [--data-dir D] [--seed 0]
         [--queries 60] [--source-dir S] [--corpus C] [--noise 0.01] [--tags 300]
         [--ann-min-vectors N] [--ann-nprobe P] [--ann-encoding Flat|SQfp16]
+        [--lexical-memory-min-chunks N]
 
 Prints one JSON object on its last line (progress goes to stderr).
 
@@ -54,6 +55,10 @@ the index snapshot present and without it; ``load_peak_rss_mb`` and ``load_s``: 
 subprocess loads the snapshot and reports its peak RSS (VmHWM) above its base;
 ``index_mb``: the snapshot's size; ``recall_at_10_vs_exact``: the app index's dense top-10
 against an exact ``IndexFlatIP`` over the same vectors (1.0 while the index is exact);
+``lexical_postings_build_s`` and ``_mb``: the in-memory lexical postings
+(app/vectors/postings.py) the search's lexical leg uses from
+``--lexical-memory-min-chunks`` chunks, built before the timings (null below it), and
+``lexical_postings_load_s`` what loading their snapshot takes a new process;
 ``index_type``: exact, or the IVF index the app trained past ``KB_ANN_MIN_VECTORS``
 (lists, probes); ``index_bytes_per_chunk``: the snapshot's size per chunk.
 """
@@ -85,7 +90,7 @@ from app.documents.models import ChunkKind, ChunkSentences, Document, DocumentSt
 from app.runtime import Runtime
 from app.search.service import SearchFilters, search
 from app.settings import Settings
-from app.vectors.index import bytes_to_vectors
+from app.vectors.index import IndexManager, bytes_to_vectors
 from ingest.pipeline import Chunked, Embedded, _store, _store_tags
 from ingest.types import Chunk, ParsedDocument
 
@@ -448,6 +453,7 @@ def cold_start(rt: Runtime, query: str) -> dict[str, float]:
         t0 = time.perf_counter()
         search(fresh, query=query, k=10, rerank=False)
         out[label] = round(time.perf_counter() - t0, 3)
+        fresh.indexes.close()  # waits for the lexical postings its search asked for
         fresh.token_usage.close()
         statistics = getattr(fresh, "statistics", None)  # a thread, in newer code
         if statistics is not None:
@@ -456,6 +462,24 @@ def cold_start(rt: Runtime, query: str) -> dict[str, float]:
         if label == "without_snapshot":
             os.replace(aside, path)
     return out
+
+
+def postings_load(rt: Runtime) -> float | None:
+    """Seconds a new process's index manager takes to load the lexical postings snapshot
+    (mapped) and bring it up to date; None when there is none."""
+    rt.indexes.save_all()
+    manager = IndexManager(
+        rt.settings.index_dir, sessions=rt.sessions, terms_min_chunks=rt.indexes.terms_min_chunks
+    )
+    try:
+        with rt.sessions() as s:
+            idx = manager.get(s, rt.collection(s))
+        t0 = time.perf_counter()
+        loaded = manager.load_terms(idx)
+        return round(time.perf_counter() - t0, 3) if loaded else None
+    finally:
+        manager.snapshot_every_s = float("inf")
+        manager.close()
 
 
 def snapshot_bytes(path: Path) -> int | None:
@@ -535,6 +559,13 @@ def main() -> None:
     )
     ap.add_argument("--ann-nprobe", type=int, default=0, help="KB_ANN_NPROBE (0: the app's)")
     ap.add_argument("--ann-encoding", choices=["Flat", "SQfp16"], default="Flat")
+    ap.add_argument(
+        "--lexical-memory-min-chunks",
+        type=int,
+        default=None,
+        help="KB_LEXICAL_MEMORY_MIN_CHUNKS (default: the app's; -1: never, the database's "
+        "full-text index only)",
+    )
     ap.add_argument("--load-probe", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.load_probe:
@@ -570,6 +601,9 @@ def main() -> None:
     try:
         if args.ann_min_vectors is not None:
             extra["ann_min_vectors"] = args.ann_min_vectors
+        if args.lexical_memory_min_chunks is not None:
+            chosen = args.lexical_memory_min_chunks
+            extra["lexical_memory_min_chunks"] = None if chosen < 0 else chosen
         settings = Settings(
             data_dir=data_dir,
             embedder=args.embedder,
@@ -613,6 +647,14 @@ def measure(
         built = rt.indexes.rebuild(s, col)  # trains the IVF index too, past the threshold
         index_build_s = time.perf_counter() - t0
         index_type = describe_index(built)
+        # The lexical postings, which a server builds in the background on the first
+        # search, are built here before the timings (None: the collection is too small).
+        terms_build_s = terms_mb = None
+        t0 = time.perf_counter()
+        if rt.indexes.prepare_terms(built):
+            terms_build_s = round(time.perf_counter() - t0, 2)
+            assert built.terms is not None
+            terms_mb = round(built.terms.nbytes / 2**20, 1)
         snapshot = rt.indexes.snapshot_path(col.id)
     rt.indexes.save_all()  # where snapshots are written in the background: wait for it
     size = snapshot_bytes(snapshot)
@@ -647,10 +689,14 @@ def measure(
         rt, src, args.sync_rounds, queries[0], rng, args.noise, first_number=len(docs)
     )
     cold = cold_start(rt, queries[0])
+    postings_load_s = postings_load(rt)
     load = measure_load(snapshot) if snapshot.exists() else {}
     recall = recall_vs_exact(rt, queries)
     return {
         "index_build_s": round(index_build_s, 2),
+        "lexical_postings_build_s": terms_build_s,
+        "lexical_postings_mb": terms_mb,
+        "lexical_postings_load_s": postings_load_s,
         "queries": len(queries),
         "hybrid_ms": by_mode["hybrid"],
         "dense_ms": by_mode["dense"],

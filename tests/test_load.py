@@ -175,3 +175,23 @@ def test_a_database_restart_under_load_is_answered_503_never_500(
     r = httpx.get(loaded.server.url("/api/v1/documents"), headers=bearer)
     assert r.status_code == 200
     assert "Exception in ASGI application" not in loaded.server.log(10**7)
+
+
+def test_several_web_processes_share_the_port(tmp_path: Path, embedders: EmbedderRegistry) -> None:
+    """``kb serve --processes 2`` (KB_WEB_PROCESSES): two children answer on one port,
+    the parent created the first admin once, and Ctrl-C stops them all."""
+    url = f"sqlite:///{tmp_path / 'data' / 'kb.sqlite3'}"
+    token = prepare(Settings(data_dir=tmp_path / "data", database_url=url), embedders)
+    server = start_live_server(tmp_path, env={"KB_DATABASE_URL": url, "KB_WEB_PROCESSES": "2"})
+    try:
+        bearer = {"Authorization": f"Bearer {token}"}
+        targets = [Target("/api/v1/search", {"q": "annual leave"}, bearer)]
+        result = run_load(server.base_url, targets, clients=16, seconds=3.0, timeout_s=60)
+        assert set(result.statuses) == {200}, (result.summary(), server.log(4000))
+        assert result.unanswered == {}
+    finally:
+        code = stop_live_server(server)
+    log = server.log(10**7)
+    assert log.count("Started server process") == 2, log[-4000:]
+    assert "Exception in ASGI application" not in log
+    assert code == 0, log[-4000:]

@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import (
     Engine,
     Float,
@@ -54,6 +56,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.documents.models import Chunk
 from app.text.scripts import LEXICAL_CJK
 from app.text.terms import match_terms
+from app.vectors.postings import TermView
 
 # The SQLite FTS5 table (migration 0005) and its fts5vocab table (0011).
 FTS_TABLE = "chunks_fts"
@@ -331,6 +334,31 @@ def lexical_search(
     if allowed_ids is not None:
         stmt = stmt.where(Chunk.id.in_(allowed_ids))
     return [(int(cid), float(score)) for cid, score in session.execute(stmt)]
+
+
+def memory_search(
+    views: Sequence[tuple[TermView, npt.NDArray[np.int64] | None]],
+    query: str,
+    k: int,
+    *,
+    prune: bool = True,
+) -> list[tuple[int, float]]:
+    """The lexical leg over in-memory postings (``app/vectors/postings.py``), one view per
+    collection with the chunk ids its filters allow (None: all): each collection's best
+    ``k`` by bm25 over its own counts, after the same pruning as :func:`lexical_search`,
+    merged best first (ties by chunk id)."""
+    terms = match_terms(query)
+    if k <= 0 or not terms:
+        return []
+    found: list[tuple[int, float]] = []
+    for view, allowed in views:
+        got = {tp: view.postings(*tp) for tp in terms}
+        kept = terms
+        if prune:
+            counts = {t: len(got[(t, p)]) for t, p in terms if not p}
+            kept = prune_terms(terms, counts, view.live)
+        found.extend(view.top([got[tp] for tp in kept], k, allowed))
+    return sorted(found, key=lambda h: (-h[1], h[0]))[:k]
 
 
 def _fts_first(

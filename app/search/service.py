@@ -5,6 +5,8 @@ Filters apply inside both legs, so a filtered search still returns k results."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,13 +28,17 @@ from app.errors import Invalid, Unavailable
 from app.rerank import rerank_order
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse, looks_literal
-from app.search.lexical import lexical_search
+from app.search.lexical import lexical_search, memory_search
 from app.search.rescore import blend_sentences, verbatim_first
 from app.text.dictionary import translate_query
 from app.text.embed import embed_text_for
 from app.text.language import detect_language
 from app.text.tags import tag_identity
 from app.vectors.facets import FacetFilter
+from app.vectors.index import CollectionIndex
+from app.vectors.postings import TermView
+
+log = logging.getLogger(__name__)
 
 MAX_K = 100
 
@@ -284,18 +290,26 @@ def search(
         dense: list[tuple[int, float]] = []
         best: float | None = None
         qvec: Vectors | None = None
+        facet = facet_filter(filters) if filters and filters.active() else None
+        allowed_by: dict[int, npt.NDArray[np.int64]] = {}
         if mode != SearchMode.LEXICAL:
-            dense, best, qvec = _dense(rt, session, cols, query, filters, depth, t, w.sentences)
+            dense, best, qvec = _dense(
+                rt, session, cols, query, facet, allowed_by, depth, t, w.sentences
+            )
         lexical: list[tuple[int, float]] = []
         translated: list[tuple[int, float]] = []
         if mode != SearchMode.DENSE:
             t1 = time.perf_counter()
-            allowed = allowed_chunks(ids, filters) if filters and filters.active() else None
-            lexical = lexical_search(session, ids, query, depth, allowed_ids=allowed)
-            if mode == SearchMode.HYBRID and w.translated > 0:
-                # The words of the query in the other language (zh <-> en), matched
-                # word for word in passages of that language.
-                other = translate_query(query)
+            # The words of the query in the other language (zh <-> en), matched word for
+            # word in passages of that language.
+            other = translate_query(query) if mode == SearchMode.HYBRID and w.translated else ""
+            views = _term_views(rt, session, cols, facet, allowed_by)
+            if views is not None:
+                lexical = memory_search(views, query, depth)
+                translated = memory_search(views, other, depth) if other else []
+            else:
+                allowed = allowed_chunks(ids, filters) if filters and facet else None
+                lexical = lexical_search(session, ids, query, depth, allowed_ids=allowed)
                 if other:
                     translated = lexical_search(session, ids, other, depth, allowed_ids=allowed)
             t["lexical_ms"] = (time.perf_counter() - t1) * 1000
@@ -388,12 +402,47 @@ def searched_collections(
     return same, skipped
 
 
+def _allowed(
+    session: Session,
+    index: CollectionIndex,
+    facet: FacetFilter,
+    allowed_by: dict[int, npt.NDArray[np.int64]],
+) -> npt.NDArray[np.int64]:
+    """The chunk ids of ``index`` passing ``facet``, worked out once per search."""
+    cid = index.meta.collection_id
+    if cid not in allowed_by:
+        allowed_by[cid] = index.allowed_ids(session, facet)
+    return allowed_by[cid]
+
+
+def _term_views(
+    rt: Runtime,
+    session: Session,
+    cols: Sequence[Collection],
+    facet: FacetFilter | None,
+    allowed_by: dict[int, npt.NDArray[np.int64]],
+) -> list[tuple[TermView, npt.NDArray[np.int64] | None]] | None:
+    """Each collection's in-memory lexical postings with the ids its filters allow, or
+    None when one has none (small, or still being built): the database answers then."""
+    views: list[tuple[TermView, npt.NDArray[np.int64] | None]] = []
+    missing = False
+    for col in cols:
+        index = rt.indexes.get(session, col)
+        view = rt.indexes.term_view(index)  # asks for a build when it is worth one
+        if view is None:
+            missing = True
+            continue
+        views.append((view, None if facet is None else _allowed(session, index, facet, allowed_by)))
+    return None if missing else views
+
+
 def _dense(
     rt: Runtime,
     session: Session,
     cols: list[Collection],
     query: str,
-    filters: SearchFilters | None,
+    facet: FacetFilter | None,
+    allowed_by: dict[int, npt.NDArray[np.int64]],
     depth: int,
     t: dict[str, float],
     sentence_weight: float,
@@ -415,10 +464,9 @@ def _dense(
         cols = [c for c in cols if (c.embedder, c.model) == (lead.embedder, lead.model)]
     else:
         raise SearchUnavailable("the collection is switching models; try again in a moment")
-    facet = facet_filter(filters) if filters and filters.active() else None
     scored: list[tuple[int, float]] = []
     for index in indexes:
-        allowed = None if facet is None else index.allowed_ids(session, facet)
+        allowed = None if facet is None else _allowed(session, index, facet, allowed_by)
         scored.extend(index.search(qvec, depth, allowed=allowed))
     if len(indexes) > 1:
         scored = sorted(scored, key=lambda cs: (-cs[1], cs[0]))[:depth]
@@ -454,13 +502,52 @@ def _language_share(rt: Runtime, session: Session, cols: Sequence[Collection], q
 def language_counts(rt: Runtime, session: Session, col: Collection) -> dict[str | None, int]:
     """The collection's ready chunks per language, counted once per collection version
     (every change of its documents bumps it) and kept in the runtime: the count reads
-    every chunk's row, which a million-chunk collection must not do per query."""
+    every chunk's row, which a million-chunk collection must not do per query.
+
+    From :data:`STALE_COUNTS_MIN_CHUNKS` chunks on, a change is counted in a background
+    thread while the previous counts serve: one ingest barely moves the shares, and the
+    count (~17 ms at 100k chunks, linear) would otherwise land on the next search."""
     cached = rt.language_counts.get(col.id)
     if cached is not None and cached[0] == col.version:
         return cached[1]
+    if cached is not None and sum(cached[1].values()) >= STALE_COUNTS_MIN_CHUNKS:
+        _recount_in_background(rt, col.id, col.version)
+        return cached[1]
+    counts = _count_languages(session, col.id)
+    rt.language_counts[col.id] = (col.version, counts)
+    return counts
+
+
+STALE_COUNTS_MIN_CHUNKS = 20_000
+_RECOUNT_LOCK = threading.Lock()
+_RECOUNTING: set[tuple[int, int]] = set()
+
+
+def _recount_in_background(rt: Runtime, collection_id: int, version: int) -> None:
+    key = (id(rt.language_counts), collection_id)
+    with _RECOUNT_LOCK:
+        if key in _RECOUNTING:
+            return
+        _RECOUNTING.add(key)
+
+    def recount() -> None:
+        try:
+            # Counted after ``version`` was read, so the counts cover at least it.
+            with rt.sessions() as s:
+                rt.language_counts[collection_id] = (version, _count_languages(s, collection_id))
+        except Exception:  # the runtime closed meanwhile: the old counts stay
+            log.debug("language recount of collection %d failed", collection_id, exc_info=True)
+        finally:
+            with _RECOUNT_LOCK:
+                _RECOUNTING.discard(key)
+
+    threading.Thread(target=recount, name="kb-language-counts", daemon=True).start()
+
+
+def _count_languages(session: Session, collection_id: int) -> dict[str | None, int]:
     per_document = (
         select(Chunk.document_id, Chunk.language, func.count().label("n"))
-        .where(Chunk.collection_id == col.id)
+        .where(Chunk.collection_id == collection_id)
         .group_by(Chunk.document_id, Chunk.language)
         .subquery()
     )
@@ -471,9 +558,7 @@ def language_counts(rt: Runtime, session: Session, col: Collection) -> dict[str 
         .where(Document.status == DocumentStatus.READY)
         .group_by(chunk_language)
     ).all()
-    counts = {lang: int(n or 0) for lang, n in rows}
-    rt.language_counts[col.id] = (col.version, counts)
-    return counts
+    return {lang: int(n or 0) for lang, n in rows}
 
 
 def _fold_duplicates(hits: list[SearchHit]) -> list[SearchHit]:

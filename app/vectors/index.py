@@ -48,14 +48,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.collections.models import Collection
 from app.documents.models import Chunk
-from app.vectors import changes, facets
+from app.vectors import changes, facets, postings
 from app.vectors.facets import ChunkFacets, FacetFilter
+from app.vectors.files import HASH_BLOCK, file_sha256, publish_json
+from app.vectors.postings import TermIndex, TermView
 
 log = logging.getLogger(__name__)
 
 _FETCH_BATCH = 2000
 _COPY_BLOCK = 65536
-_HASH_BLOCK = 1 << 20
 # Up to this many changed ids are looked up one by one in the index; more, with one pass.
 _PROBE_MAX = 256
 # Data files of a collection other than the current one are removed once this old (s):
@@ -130,29 +131,6 @@ def _new_ivf(dim: int, nlist: int, encoding: str) -> Any:
     return index
 
 
-def _file_sha256(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(_HASH_BLOCK):
-            h.update(block)
-            size += len(block)
-    return h.hexdigest(), size
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class CollectionIndex:
     """Exact inner-product search over one collection's normalised vectors.
 
@@ -177,6 +155,9 @@ class CollectionIndex:
         # What filters read, built on the first filtered search and then kept in step by
         # the same syncs as the vectors (None: not built, or dropped by a full diff).
         self.facets: ChunkFacets | None = None
+        # The lexical leg's postings (app/vectors/postings.py), built in the background
+        # for large collections and then kept in step by the same syncs (None: not built).
+        self.terms: TermIndex | None = None
 
     @property
     def version(self) -> int:
@@ -358,7 +339,7 @@ def write_snapshot(path: Path, index: Any, meta: IndexMeta) -> Path:
                 size += len(chunk)
                 return len(chunk)
 
-            writer = faiss.PyCallbackIOWriter(sink, _HASH_BLOCK)  # type: ignore[attr-defined]
+            writer = faiss.PyCallbackIOWriter(sink, HASH_BLOCK)  # type: ignore[attr-defined]
             faiss.write_index(index, writer)
             del writer  # flushes the last block
             f.flush()
@@ -371,13 +352,7 @@ def write_snapshot(path: Path, index: Any, meta: IndexMeta) -> Path:
             "sha256": h.hexdigest(),
             "ntotal": int(index.ntotal),
         }
-        side_tmp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(side_tmp, "w") as sf:
-            json.dump(side, sf)
-            sf.flush()
-            os.fsync(sf.fileno())
-        os.replace(side_tmp, path)
-        _fsync_dir(folder)
+        publish_json(path, side)
     except BaseException:
         for leftover in (tmp,):
             leftover.unlink(missing_ok=True)
@@ -388,7 +363,8 @@ def write_snapshot(path: Path, index: Any, meta: IndexMeta) -> Path:
 
 def _remove_old_files(folder: Path, base: str, *, keep: str) -> None:
     now = time.time()
-    for old in folder.glob(f"{base}-v*.kbidx"):
+    suffix = Path(keep).suffix  # .kbidx (vectors) or .bin (lexical postings)
+    for old in folder.glob(f"{base}-v*{suffix}"):
         if old.name == keep:
             continue
         try:
@@ -408,7 +384,7 @@ def read_snapshot(path: Path, *, verify: bool = True) -> CollectionIndex:
         raise ValueError(f"index snapshot {path} has an unreadable sidecar: {exc}") from exc
     if data.stat().st_size != size:
         raise ValueError(f"index snapshot {data} is truncated or overwritten (size)")
-    if verify and _file_sha256(data)[0] != digest:
+    if verify and file_sha256(data)[0] != digest:
         raise ValueError(f"index snapshot {data} is corrupt (checksum mismatch)")
     try:
         index = faiss.read_index(str(data), faiss.IO_FLAG_MMAP_IFC)
@@ -465,6 +441,26 @@ def _fetch_vectors(
     return np.concatenate(id_parts), np.concatenate(vec_parts)
 
 
+def _fetch_terms(
+    session: Session, collection_id: int, ids: Iterable[int]
+) -> list[tuple[int, str | None]]:
+    """The stored terms of those ``ids`` that are enabled chunks of the collection now."""
+    wanted = sorted(ids)
+    rows: list[tuple[int, str | None]] = []
+    for start in range(0, len(wanted), _FETCH_BATCH):
+        rows.extend(
+            (r[0], r[1])
+            for r in session.execute(
+                select(Chunk.id, Chunk.search_terms).where(
+                    Chunk.collection_id == collection_id,
+                    Chunk.id.in_(wanted[start : start + _FETCH_BATCH]),
+                    Chunk.disabled.is_(False),
+                )
+            )
+        )
+    return rows
+
+
 @dataclass
 class SyncStats:
     """How this manager's syncs went (for tests, logs and the benchmark)."""
@@ -474,6 +470,8 @@ class SyncStats:
     saves: int = 0
     checks_fixed: int = 0
     trainings: int = 0
+    term_builds: int = 0
+    term_loads: int = 0
 
 
 class IndexManager:
@@ -495,9 +493,12 @@ class IndexManager:
         prune_every_s: float = 600.0,
         keep_versions: int = 1000,
         ann: AnnPolicy = EXACT,
+        terms_min_chunks: int | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.ann = ann
+        # Collections from this many chunks get in-memory lexical postings (None: none).
+        self.terms_min_chunks = terms_min_chunks
         self.snapshot_every_s = snapshot_every_s
         self.sessions = sessions
         self.check_every_s = check_every_s
@@ -508,6 +509,8 @@ class IndexManager:
         self._last_saved: dict[int, float] = {}
         self._saved_version: dict[int, int] = {}
         self._dirty: dict[int, CollectionIndex] = {}
+        # Indexes whose lexical postings the background thread builds, merges or rebuilds.
+        self._terms_wanted: dict[int, CollectionIndex] = {}
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._saver: threading.Thread | None = None
@@ -519,6 +522,10 @@ class IndexManager:
     def snapshot_path(self, collection_id: int) -> Path:
         """The sidecar of the collection's snapshot (it names the FAISS data file)."""
         return self.index_dir / f"collection-{collection_id}.kbidx.json"
+
+    def terms_path(self, collection_id: int) -> Path:
+        """The sidecar of the collection's lexical postings snapshot."""
+        return self.index_dir / f"collection-{collection_id}.terms.json"
 
     def get(self, session: Session, collection: Collection) -> CollectionIndex:
         """The collection's index, brought up to date with SQL."""
@@ -606,12 +613,17 @@ class IndexManager:
         """Remove every touched id the index holds, add back those still in SQL."""
         ids, vectors = _fetch_vectors(session, cid, touched, idx.meta.dim)
         rows = facets.read_rows(session, cid, touched) if idx.facets is not None else []
+        terms = idx.terms
+        if terms is not None:
+            terms.apply(touched, _fetch_terms(session, cid, ids.tolist()))
         with idx.lock:
             idx.remove(idx.present(touched))
             idx.add(ids, vectors)
             if idx.facets is not None:
                 idx.facets.replace(touched, rows)
             idx.meta = _meta_for_row(cid, row, row.version)
+        if terms is not None and (terms.wants_compaction() or terms.wants_rebuild()):
+            self._want_terms(idx)
 
     def _full_diff(
         self, session: Session, cid: int, row: Any, idx: CollectionIndex, *, same_model: bool
@@ -625,6 +637,7 @@ class IndexManager:
                 select(Chunk.id).where(Chunk.collection_id == cid, Chunk.disabled.is_(False))
             )
         )
+        fixed = self._diff_terms(session, cid, idx, sql_ids)
         if not same_model:
             # The collection switched models: build a new index, swap it in whole.
             ids, vectors = _fetch_vectors(session, cid, sql_ids, row.dim)
@@ -635,7 +648,7 @@ class IndexManager:
                 idx.index, idx.mapped = fresh, False
                 idx.facets = None
                 idx.meta = _meta_for_row(cid, row, row.version)
-            return len(ids)
+            return len(ids) + fixed
         have = idx.ids()
         gone = have - sql_ids
         new = sql_ids - have
@@ -647,7 +660,19 @@ class IndexManager:
             if idx.facets is not None:
                 idx.facets.replace(gone | new, rows)
             idx.meta = _meta_for_row(cid, row, row.version)
-        return len(gone) + len(ids)
+        return len(gone) + len(ids) + fixed
+
+    @staticmethod
+    def _diff_terms(session: Session, cid: int, idx: CollectionIndex, sql_ids: set[int]) -> int:
+        """The full diff of the lexical postings (when built) against SQL's chunk ids."""
+        terms = idx.terms
+        if terms is None:
+            return 0
+        have = terms.chunk_ids()
+        gone, new = have - sql_ids, sql_ids - have
+        if gone or new:
+            terms.apply(gone, _fetch_terms(session, cid, new))
+        return len(gone) + len(new)
 
     def check(self, session: Session, collection_id: int) -> int:
         """The consistency check: a full id diff of an index this process holds (after
@@ -700,12 +725,7 @@ class IndexManager:
             if self._stopping:
                 return
             self._dirty[idx.meta.collection_id] = idx
-            if self._saver is None:
-                self._saver = threading.Thread(
-                    target=self._saver_loop, name="index-snapshots", daemon=True
-                )
-                self._saver.start()
-            self._cond.notify_all()
+            self._start_saver()
 
     def _due(self, now: float) -> tuple[list[CollectionIndex], float]:
         """The dirty indexes due for a save, and how long until the next one is."""
@@ -720,17 +740,35 @@ class IndexManager:
                 wait = min(wait, left)
         return due, wait
 
+    def _start_saver(self) -> None:
+        """Start the background thread (the caller holds ``_cond``)."""
+        if self._saver is None:
+            self._saver = threading.Thread(
+                target=self._saver_loop, name="index-snapshots", daemon=True
+            )
+            self._saver.start()
+        self._cond.notify_all()
+
     def _saver_loop(self) -> None:
         while True:
             with self._cond:
                 due, wait = self._due(time.monotonic())
-                while not due and not self._stopping and not self._maintenance_due():
+                while (
+                    not due
+                    and not self._terms_wanted
+                    and not self._stopping
+                    and not self._maintenance_due()
+                ):
                     self._cond.wait(timeout=wait)
                     due, wait = self._due(time.monotonic())
                 if self._stopping:
                     return
+                wanted = list(self._terms_wanted.values())
+                self._terms_wanted.clear()
                 self._busy = True
             try:
+                for idx in wanted:
+                    self._refresh_terms(idx)
                 for idx in due:
                     self._train_if_due(idx)
                     self._save(idx)
@@ -745,17 +783,138 @@ class IndexManager:
     def _save(self, idx: CollectionIndex) -> None:
         cid = idx.meta.collection_id
         try:
+            terms = idx.terms
+            if terms is not None and terms.wants_compaction():
+                terms.compact()  # one segment on disk where possible
             with idx.sync_lock:
                 index, meta = idx.frozen()
+                terms = idx.terms
+                frozen_terms = terms.freeze() if terms is not None else None
             if meta.version < 0:
                 return
             write_snapshot(self.snapshot_path(cid), index, meta)
+            if frozen_terms is not None:
+                written = postings.write_snapshot(
+                    self.terms_path(cid), frozen_terms, version=meta.version, collection_id=cid
+                )
+                _remove_old_files(self.index_dir, f"collection-{cid}.terms", keep=written.name)
             with self._lock:
                 self._last_saved[cid] = time.monotonic()
                 self._saved_version[cid] = meta.version
             self.stats.saves += 1
         except OSError as exc:  # a snapshot is an optimisation; serving goes on
             log.warning("could not write index snapshot: %s", exc)
+
+    # -- lexical postings, built in the background --------------------------------------
+
+    def term_view(self, idx: CollectionIndex) -> TermView | None:
+        """The collection's lexical postings as of now, or None when it has none (too small,
+        or still being built: the database's full-text index answers meanwhile)."""
+        terms = idx.terms
+        if terms is not None:
+            return terms.view()
+        if self.terms_min_chunks is not None and idx.count() >= self.terms_min_chunks:
+            self._want_terms(idx)
+        return None
+
+    def prepare_terms(self, idx: CollectionIndex) -> bool:
+        """Build the lexical postings now, in the caller's thread, when the collection is
+        large enough to get them (benchmarks, which time a warmed-up server); True when
+        it has them."""
+        if idx.terms is None and (
+            self.terms_min_chunks is not None and idx.count() >= self.terms_min_chunks
+        ):
+            self.build_terms(idx)
+        return idx.terms is not None
+
+    def _want_terms(self, idx: CollectionIndex) -> None:
+        if self.sessions is None:
+            return
+        with self._cond:
+            if self._stopping or idx.meta.collection_id in self._terms_wanted:
+                return
+            self._terms_wanted[idx.meta.collection_id] = idx
+            self._start_saver()
+
+    def _refresh_terms(self, idx: CollectionIndex) -> None:
+        try:
+            terms = idx.terms
+            if terms is None and self.load_terms(idx):
+                return
+            if terms is None or terms.wants_rebuild():
+                self.build_terms(idx)
+            elif terms.wants_compaction():
+                terms.compact()
+        except Exception:  # the database's full-text index keeps answering
+            log.exception("lexical postings of collection %d failed", idx.meta.collection_id)
+
+    def load_terms(self, idx: CollectionIndex) -> bool:
+        """Load the collection's postings snapshot (mapped: the processes of a host share
+        its pages), bring it to the index's version from the change log, and swap it in;
+        False when there is none or it cannot be used (then they are built from SQL)."""
+        assert self.sessions is not None
+        cid = idx.meta.collection_id
+        path = self.terms_path(cid)
+        if not path.exists():
+            return False
+        try:
+            loaded, version, owner = postings.read_snapshot(path)
+        except (OSError, ValueError) as exc:  # a lost cache: built again from SQL
+            log.warning("discarding postings snapshot %s: %s", path, exc)
+            return False
+        if owner != cid:
+            return False
+        with self.sessions() as s, idx.sync_lock:
+            if idx.version < 0:
+                return False
+            if idx.version > version:
+                window = changes.read_window(s, cid, version, idx.version)
+                if not window.complete:
+                    return False
+                loaded.apply(window.ids, _fetch_terms(s, cid, window.ids))
+            # A snapshot newer than the index is brought there by the index's next syncs,
+            # which apply every id changed since the index's version to it too.
+            idx.terms = loaded
+        self.stats.term_loads += 1
+        return True
+
+    def build_terms(self, idx: CollectionIndex) -> bool:
+        """Build the collection's lexical postings from SQL (needs ``sessions``), replay
+        what the index applied meanwhile from the change log, and swap them in; True when
+        it did. Runs in the background thread (or a benchmark's or test's own)."""
+        assert self.sessions is not None
+        cid = idx.meta.collection_id
+        started = time.monotonic()
+        with self.sessions() as s:
+            # The rows are read after this version, so they cover it; what the index
+            # applies after it is replayed below (idempotent, like the vectors' sync).
+            start = self._probe(s, cid)
+            if start is None:
+                return False
+            rows = s.execute(
+                select(Chunk.id, Chunk.search_terms)
+                .where(Chunk.collection_id == cid, Chunk.disabled.is_(False))
+                .execution_options(yield_per=_FETCH_BATCH * 5)
+            )
+            built = TermIndex.build((r[0], r[1]) for r in rows)
+            with idx.sync_lock:
+                if idx.version > start.version:
+                    window = changes.read_window(s, cid, start.version, idx.version)
+                    if not window.complete:
+                        log.warning("lexical postings of collection %d: log pruned; later", cid)
+                        return False
+                    built.apply(window.ids, _fetch_terms(s, cid, window.ids))
+                idx.terms = built
+        self.stats.term_builds += 1
+        self._request_save(idx)  # on disk with the next snapshot: restarts load them
+        log.info(
+            "collection %d: lexical postings of %d chunks (%.0f MB) built in %.1f s",
+            cid,
+            built.live,
+            built.nbytes / 2**20,
+            time.monotonic() - started,
+        )
+        return True
 
     # -- approximate index, trained in the background ----------------------------------
 
