@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     ann_min_vectors: int = Field(
-        default=200_000,
+        default=50_000,
         ge=0,
         description="a collection's vector index becomes approximate (IVF, trained in the "
         "background) from this many chunks; 0 keeps every index exact",
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         ge=0,
         description="a collection's lexical leg is scored in memory (BM25 postings built in "
         "the background, app/vectors/postings.py) from this many chunks; below it, and "
-        "while they are built, by the database's full-text index; empty: never",
+        "while they are built, by the database's full-text index; empty or never: never",
     )
     cpu_threads: int = Field(default=1, ge=1, description="threads for in-process CPU embedders")
 
@@ -251,6 +251,14 @@ class Settings(BaseSettings):
     web_processes: int = Field(
         default=1, ge=1, le=64, description="web processes of kb serve (--processes)"
     )
+
+    @field_validator("lexical_memory_min_chunks", mode="before")
+    @classmethod
+    def _never(cls, v: object) -> object:
+        # An empty value (KB_LEXICAL_MEMORY_MIN_CHUNKS=) or "never": no in-memory postings.
+        if isinstance(v, str) and v.strip().lower() in ("", "never", "none", "off"):
+            return None
+        return v
 
     @field_validator("data_dir")
     @classmethod

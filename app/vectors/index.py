@@ -104,7 +104,7 @@ class AnnPolicy:
     ``regrow``: train again when the collection is this many times the size trained on.
     """
 
-    min_vectors: int = 200_000
+    min_vectors: int = 50_000
     encoding: str = "Flat"
     nprobe: int = 0
     regrow: float = 2.0
