@@ -28,7 +28,7 @@ from app.documents.service import delete_document
 from app.runtime import Runtime
 from app.search import service
 from app.search.lexical import lexical_search, memory_search
-from app.search.service import SearchFilters, search
+from app.search.service import SearchFilters, allowed_chunks, facet_filter, search
 from app.settings import Settings
 from app.text.terms import match_terms
 from app.vectors.index import CollectionIndex, IndexManager
@@ -222,6 +222,21 @@ def test_same_ranking_as_sqlite_bm25(memory_rt: Runtime, backend: str) -> None:
             assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=1e-4), q
             matched += bool(got)
     assert matched == len(QUERIES) - 1  # all but the nonsense one
+    # Filtered: the facet arrays' ids against the SQL filter the database's leg takes.
+    for filters in (
+        SearchFilters(kind="question"),
+        SearchFilters(tags=("orbit",)),
+        SearchFilters(language="zh"),
+        SearchFilters(doc_type="markdown", kind="faq"),
+    ):
+        with memory_rt.sessions() as s:
+            allowed = idx.allowed_ids(s, facet_filter(filters))
+            for q in ("backup password", "备份 服务", "offline network export"):
+                want = lexical_search(
+                    s, cid, q, 50, allowed_ids=allowed_chunks(cid, filters), prune=False
+                )
+                got = memory_search([(view, allowed)], q, 50, prune=False)
+                assert [c for c, _ in got] == [c for c, _ in want], (q, filters)
     assert any(match_terms(q)[0][1] for q in QUERIES)  # a prefix query was among them
 
 
@@ -358,3 +373,10 @@ def test_snapshot_is_loaded_and_caught_up(memory_rt: Runtime) -> None:
         assert fresh.terms is not None and manager.stats.term_builds == 1
     finally:
         manager.close()
+
+
+def test_the_threshold_can_say_never() -> None:
+    for never in ("", "never", "off"):
+        assert Settings(lexical_memory_min_chunks=never).lexical_memory_min_chunks is None
+    assert Settings(lexical_memory_min_chunks="0").lexical_memory_min_chunks == 0
+    assert Settings().lexical_memory_min_chunks == 20_000
