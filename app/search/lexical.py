@@ -1,4 +1,6 @@
-"""The lexical leg of search, in the database's own full-text engine.
+"""The lexical leg of search: in the database's own full-text engine, or (a collection
+from ``KB_LEXICAL_MEMORY_MIN_CHUNKS`` chunks, once built) over in-memory postings of the
+same terms, ranked as FTS5 ranks (:func:`memory_search`, ``app/vectors/postings.py``).
 
 Text is tokenised in Python (``app.text.terms``, which describes how), the same way for
 passages and for queries, and the terms are stored space-separated in

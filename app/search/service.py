@@ -1,5 +1,6 @@
-"""Search: a dense leg (embed the query, FAISS) and a lexical leg (the database's full-text
-index), fused; optionally reranked by a rerank server; then rows and metadata from SQL.
+"""Search: a dense leg (embed the query, FAISS) and a lexical leg (BM25 over in-memory
+postings for large collections, else the database's full-text index), fused; optionally
+reranked by a rerank server; then rows and metadata from SQL.
 
 Filters apply inside both legs, so a filtered search still returns k results."""
 
@@ -292,9 +293,11 @@ def search(
         qvec: Vectors | None = None
         facet = facet_filter(filters) if filters and filters.active() else None
         allowed_by: dict[int, npt.NDArray[np.int64]] = {}
+        # The indexes the dense leg synced, by collection id (the lexical leg's too).
+        synced: dict[int, CollectionIndex] = {}
         if mode != SearchMode.LEXICAL:
             dense, best, qvec = _dense(
-                rt, session, cols, query, facet, allowed_by, depth, t, w.sentences
+                rt, session, cols, query, facet, allowed_by, synced, depth, t, w.sentences
             )
         lexical: list[tuple[int, float]] = []
         translated: list[tuple[int, float]] = []
@@ -303,7 +306,7 @@ def search(
             # The words of the query in the other language (zh <-> en), matched word for
             # word in passages of that language.
             other = translate_query(query) if mode == SearchMode.HYBRID and w.translated else ""
-            views = _term_views(rt, session, cols, facet, allowed_by)
+            views = _term_views(rt, session, cols, facet, allowed_by, synced)
             if views is not None:
                 lexical = memory_search(views, query, depth)
                 translated = memory_search(views, other, depth) if other else []
@@ -421,13 +424,14 @@ def _term_views(
     cols: Sequence[Collection],
     facet: FacetFilter | None,
     allowed_by: dict[int, npt.NDArray[np.int64]],
+    synced: dict[int, CollectionIndex],
 ) -> list[tuple[TermView, npt.NDArray[np.int64] | None]] | None:
     """Each collection's in-memory lexical postings with the ids its filters allow, or
     None when one has none (small, or still being built): the database answers then."""
     views: list[tuple[TermView, npt.NDArray[np.int64] | None]] = []
     missing = False
     for col in cols:
-        index = rt.indexes.get(session, col)
+        index = synced.get(col.id) or rt.indexes.get(session, col)
         view = rt.indexes.term_view(index)  # asks for a build when it is worth one
         if view is None:
             missing = True
@@ -443,6 +447,7 @@ def _dense(
     query: str,
     facet: FacetFilter | None,
     allowed_by: dict[int, npt.NDArray[np.int64]],
+    synced: dict[int, CollectionIndex],
     depth: int,
     t: dict[str, float],
     sentence_weight: float,
@@ -464,6 +469,7 @@ def _dense(
         cols = [c for c in cols if (c.embedder, c.model) == (lead.embedder, lead.model)]
     else:
         raise SearchUnavailable("the collection is switching models; try again in a moment")
+    synced.update((c.id, ix) for c, ix in zip(cols, indexes, strict=True))
     scored: list[tuple[int, float]] = []
     for index in indexes:
         allowed = None if facet is None else _allowed(session, index, facet, allowed_by)

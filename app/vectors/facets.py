@@ -16,7 +16,8 @@ match by ``tag_identity`` and a document passes with ANY of the tags.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TypeVar
 
 import faiss
 import numpy as np
@@ -56,22 +57,43 @@ def _codes() -> dict[str | None, int]:
     return {None: 0}
 
 
-@dataclass
 class ChunkFacets:
     """One row per chunk of the index: its id, document, kind and own language, as codes.
 
-    Not thread-safe on its own: the index's ``lock`` guards changes and reads."""
+    The arrays are buffers with room to grow, so that a sync adding a few chunks writes
+    a few rows instead of copying a million; removals compact them (only when a removed
+    id can be present). Not thread-safe on its own: the index's ``lock`` guards changes
+    and reads."""
 
-    ids: npt.NDArray[np.int64] = field(default_factory=lambda: _EMPTY_I64)
-    doc: npt.NDArray[np.int64] = field(default_factory=lambda: _EMPTY_I64)
-    kind: npt.NDArray[np.int16] = field(default_factory=lambda: np.zeros(0, np.int16))
-    lang: npt.NDArray[np.int16] = field(default_factory=lambda: np.zeros(0, np.int16))
-    kinds: dict[str | None, int] = field(default_factory=_codes)
-    langs: dict[str | None, int] = field(default_factory=_codes)
-    documents: DocumentFacets | None = None
+    def __init__(self) -> None:
+        self._ids: npt.NDArray[np.int64] = _EMPTY_I64
+        self._doc: npt.NDArray[np.int64] = _EMPTY_I64
+        self._kind: npt.NDArray[np.int16] = np.zeros(0, np.int16)
+        self._lang: npt.NDArray[np.int16] = np.zeros(0, np.int16)
+        self._n = 0
+        self._max_id = -1
+        self.kinds: dict[str | None, int] = _codes()
+        self.langs: dict[str | None, int] = _codes()
+        self.documents: DocumentFacets | None = None
+
+    @property
+    def ids(self) -> npt.NDArray[np.int64]:
+        return self._ids[: self._n]
+
+    @property
+    def doc(self) -> npt.NDArray[np.int64]:
+        return self._doc[: self._n]
+
+    @property
+    def kind(self) -> npt.NDArray[np.int16]:
+        return self._kind[: self._n]
+
+    @property
+    def lang(self) -> npt.NDArray[np.int16]:
+        return self._lang[: self._n]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self._n
 
     def _code(self, table: dict[str | None, int], value: str | None) -> int:
         return table.setdefault(value, len(table))
@@ -81,21 +103,31 @@ class ChunkFacets:
     ) -> None:
         """Drop every ``touched`` chunk id, then add ``rows`` (id, document, kind, language)."""
         gone = np.fromiter(touched, dtype=np.int64)
-        if len(gone) and len(self.ids):
+        gone = gone[gone <= self._max_id]  # new chunks' ids are above every id held
+        if len(gone) and self._n:
             keep = ~np.isin(self.ids, gone)
-            self.ids, self.doc = self.ids[keep], self.doc[keep]
-            self.kind, self.lang = self.kind[keep], self.lang[keep]
+            if not keep.all():
+                m = int(keep.sum())
+                for buf in (self._ids, self._doc, self._kind, self._lang):
+                    buf[:m] = buf[: self._n][keep]
+                self._n = m
         if rows:
-            self.ids = np.concatenate([self.ids, np.fromiter((r[0] for r in rows), np.int64)])
-            self.doc = np.concatenate([self.doc, np.fromiter((r[1] for r in rows), np.int64)])
-            kinds = [self._code(self.kinds, r[2]) for r in rows]
-            langs = [self._code(self.langs, r[3]) for r in rows]
-            self.kind = np.concatenate([self.kind, np.asarray(kinds, np.int16)])
-            self.lang = np.concatenate([self.lang, np.asarray(langs, np.int16)])
+            n = self._n + len(rows)
+            if n > len(self._ids):
+                size = max(n, 2 * len(self._ids), 1024)
+                self._ids, self._doc = _grown(self._ids, size), _grown(self._doc, size)
+                self._kind, self._lang = _grown(self._kind, size), _grown(self._lang, size)
+            ids = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
+            self._ids[self._n : n] = ids
+            self._doc[self._n : n] = np.fromiter((r[1] for r in rows), np.int64, count=len(rows))
+            self._kind[self._n : n] = [self._code(self.kinds, r[2]) for r in rows]
+            self._lang[self._n : n] = [self._code(self.langs, r[3]) for r in rows]
+            self._n = n
+            self._max_id = max(self._max_id, int(ids.max()))
 
     def clear(self) -> None:
-        fresh = ChunkFacets()
-        self.ids, self.doc, self.kind, self.lang = fresh.ids, fresh.doc, fresh.kind, fresh.lang
+        self._n = 0
+        self._max_id = -1
 
     def allowed(self, f: FacetFilter, docs: DocumentFacets | None) -> npt.NDArray[np.int64]:
         """The chunk ids passing ``f`` (``docs`` is needed for type, language and tags)."""
@@ -121,6 +153,15 @@ class ChunkFacets:
             )
             mask &= own | inherited
         return self.ids[mask]
+
+
+_G = TypeVar("_G", bound=np.generic)
+
+
+def _grown(arr: npt.NDArray[_G], size: int) -> npt.NDArray[_G]:
+    out = np.zeros(size, dtype=arr.dtype)
+    out[: len(arr)] = arr
+    return out
 
 
 def needs_documents(f: FacetFilter) -> bool:

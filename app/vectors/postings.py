@@ -112,16 +112,18 @@ def _segment(term_ids: I64, rows: npt.NDArray[np.int32], tf: npt.NDArray[np.uint
 
 @dataclass(frozen=True)
 class Postings:
-    """One query term's matches: live rows and how often the term occurs in each."""
+    """One query term's matches: per segment, its rows and how often the term occurs in
+    each (views into the segment: dead rows included, zeroed when scores are summed), and
+    how many live rows hold the term."""
 
-    rows: npt.NDArray[np.int32]
-    tf: npt.NDArray[np.float32]
+    parts: tuple[tuple[npt.NDArray[np.int32], npt.NDArray[np.uint16]], ...]
+    count: int
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.count
 
 
-_NO_POSTINGS = Postings(np.zeros(0, np.int32), np.zeros(0, np.float32))
+_NO_POSTINGS = Postings((), 0)
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class TermView:
     prefixes: dict[str, list[int]]
 
     def postings(self, term: str, prefix: bool = False) -> Postings:
-        """The live rows holding ``term``; ``prefix`` (a lone CJK character, as
+        """The rows holding ``term``; ``prefix`` (a lone CJK character, as
         ``app.text.terms.match_terms`` asks): any term starting with it, its counts summed
         per row, as FTS5 counts a prefix query."""
         if prefix and len(term) == 1:
@@ -148,25 +150,21 @@ class TermView:
         else:
             tid = self.vocabulary.get(term)
             tids = [] if tid is None else [tid]
-        rows_parts: list[npt.NDArray[np.int32]] = []
-        tf_parts: list[npt.NDArray[np.uint16]] = []
-        for tid in tids:
-            for seg in self.segments:
-                got = seg.postings(tid)
-                if got is not None:
-                    rows_parts.append(got[0])
-                    tf_parts.append(got[1])
-        if not rows_parts:
+        parts = [got for tid in tids for seg in self.segments if (got := seg.postings(tid))]
+        if not parts:
             return _NO_POSTINGS
-        rows = rows_parts[0] if len(rows_parts) == 1 else np.concatenate(rows_parts)
-        tf = (tf_parts[0] if len(tf_parts) == 1 else np.concatenate(tf_parts)).astype(np.float32)
-        keep = self.alive[rows]
-        rows, tf = rows[keep], tf[keep]
-        if len(tids) > 1 and len(rows):
-            uniq, inverse = np.unique(rows, return_inverse=True)
-            tf = np.bincount(inverse, weights=tf).astype(np.float32)
-            rows = uniq.astype(np.int32)
-        return Postings(rows, tf)
+        if len(tids) > 1:
+            rows = np.concatenate([r for r, _ in parts])
+            tf = np.concatenate([f for _, f in parts]).astype(np.float32)
+            keep = self.alive[rows]
+            uniq, inverse = np.unique(rows[keep], return_inverse=True)
+            summed = np.bincount(inverse, weights=tf[keep]).astype(np.uint16)
+            return Postings(((uniq.astype(np.int32), summed),), len(uniq))
+        if self.live == self.n:
+            count = sum(len(r) for r, _ in parts)
+        else:
+            count = sum(int(np.count_nonzero(self.alive[r])) for r, _ in parts)
+        return Postings(tuple(parts), count)
 
     def top(
         self, matches: Sequence[Postings], k: int, allowed: I64 | None = None
@@ -185,8 +183,14 @@ class TermView:
             idf = math.log((self.live - len(m) + 0.5) / (len(m) + 0.5))
             if idf <= 0:
                 idf = IDF_FLOOR
-            dl = self.lengths[m.rows].astype(np.float32)
-            scores[m.rows] += np.float32(idf * (K1 + 1)) * m.tf / (m.tf + base + norm_len * dl)
+            weight = np.float32(idf * (K1 + 1))
+            # A row is in one segment only: no part adds to a row another part adds to.
+            for rows, counts in m.parts:
+                tf = counts.astype(np.float32)
+                dl = self.lengths[rows].astype(np.float32)
+                scores[rows] += weight * tf / (tf + base + norm_len * dl)
+        if self.live != self.n:
+            scores *= self.alive[: self.n]  # dead rows' postings counted for nothing
         if allowed is not None:
             scores *= self.row_mask(allowed)
         found = np.flatnonzero(scores)
