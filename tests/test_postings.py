@@ -308,13 +308,15 @@ def test_large_collections_recount_languages_off_the_request_path(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After an ingest the previous language counts serve while a background thread
-    recounts (from STALE_COUNTS_MIN_CHUNKS chunks on); smaller ones count at once."""
+    recounts (from STALE_COUNTS_MIN_CHUNKS chunks on, at most every
+    RECOUNT_MIN_INTERVAL_S); smaller ones count at once."""
     store_upload(rt, "faq.md", FAQ_MD.encode())
     settle(rt)
     with rt.sessions() as s:
         before = service.language_counts(rt, s, rt.collection(s))
     assert before.get("en") and not before.get("zh")
     monkeypatch.setattr(service, "STALE_COUNTS_MIN_CHUNKS", 1)
+    monkeypatch.setattr(service, "RECOUNT_MIN_INTERVAL_S", 0.0)
     store_upload(rt, "exam.md", EXAM_MD.encode())
     settle(rt)
     with rt.sessions() as s:

@@ -511,8 +511,9 @@ def language_counts(rt: Runtime, session: Session, col: Collection) -> dict[str 
     every chunk's row, which a million-chunk collection must not do per query.
 
     From :data:`STALE_COUNTS_MIN_CHUNKS` chunks on, a change is counted in a background
-    thread while the previous counts serve: one ingest barely moves the shares, and the
-    count (~17 ms at 100k chunks, linear) would otherwise land on the next search."""
+    thread (at most every :data:`RECOUNT_MIN_INTERVAL_S`) while the previous counts serve:
+    one ingest barely moves the shares, and the count (~17 ms at 100k chunks, linear)
+    would otherwise land on the next search."""
     cached = rt.language_counts.get(col.id)
     if cached is not None and cached[0] == col.version:
         return cached[1]
@@ -525,16 +526,22 @@ def language_counts(rt: Runtime, session: Session, col: Collection) -> dict[str 
 
 
 STALE_COUNTS_MIN_CHUNKS = 20_000
+# ... and at most once a minute: during a bulk ingest every commit is a new version, and
+# each count reads every chunk row (on the database server's cores, beside searches).
+RECOUNT_MIN_INTERVAL_S = 60.0
 _RECOUNT_LOCK = threading.Lock()
 _RECOUNTING: set[tuple[int, int]] = set()
+_RECOUNTED_AT: dict[tuple[int, int], float] = {}
 
 
 def _recount_in_background(rt: Runtime, collection_id: int, version: int) -> None:
     key = (id(rt.language_counts), collection_id)
+    now = time.monotonic()
     with _RECOUNT_LOCK:
-        if key in _RECOUNTING:
+        if key in _RECOUNTING or now - _RECOUNTED_AT.get(key, -1e18) < RECOUNT_MIN_INTERVAL_S:
             return
         _RECOUNTING.add(key)
+        _RECOUNTED_AT[key] = now
 
     def recount() -> None:
         try:
