@@ -23,6 +23,15 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def check_data_file(data: Path, size: int, digest: str, *, verify: bool, what: str) -> None:
+    """Raise ValueError unless ``data`` has the size (and, with ``verify``, the sha256)
+    its sidecar recorded; OSError when it is missing."""
+    if data.stat().st_size != size:
+        raise ValueError(f"{what} {data} is truncated or overwritten (size)")
+    if verify and file_sha256(data)[0] != digest:
+        raise ValueError(f"{what} {data} is corrupt (checksum mismatch)")
+
+
 def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

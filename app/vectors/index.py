@@ -50,7 +50,7 @@ from app.collections.models import Collection
 from app.documents.models import Chunk
 from app.vectors import changes, facets, postings
 from app.vectors.facets import ChunkFacets, FacetFilter
-from app.vectors.files import HASH_BLOCK, file_sha256, publish_json
+from app.vectors.files import HASH_BLOCK, check_data_file, publish_json
 from app.vectors.postings import TermIndex, TermView
 
 log = logging.getLogger(__name__)
@@ -382,10 +382,7 @@ def read_snapshot(path: Path, *, verify: bool = True) -> CollectionIndex:
         size, digest, ntotal = int(side["size"]), str(side["sha256"]), int(side["ntotal"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"index snapshot {path} has an unreadable sidecar: {exc}") from exc
-    if data.stat().st_size != size:
-        raise ValueError(f"index snapshot {data} is truncated or overwritten (size)")
-    if verify and file_sha256(data)[0] != digest:
-        raise ValueError(f"index snapshot {data} is corrupt (checksum mismatch)")
+    check_data_file(data, size, digest, verify=verify, what="index snapshot")
     try:
         index = faiss.read_index(str(data), faiss.IO_FLAG_MMAP_IFC)
     except RuntimeError as exc:

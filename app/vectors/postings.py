@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from app.vectors.files import file_sha256, fsync_dir, publish_json
+from app.vectors.files import check_data_file, file_sha256, fsync_dir, publish_json
 
 # FTS5's bm25() constants (ext/fts5/fts5_aux.c): term saturation, length normalisation,
 # and the idf given to a term in more than half of the rows.
@@ -554,10 +554,7 @@ def read_snapshot(path: Path, *, verify: bool = True) -> tuple[TermIndex, int, i
         size, digest = int(side["size"]), str(side["sha256"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"postings snapshot {path} has an unreadable sidecar: {exc}") from exc
-    if data.stat().st_size != size:
-        raise ValueError(f"postings snapshot {data} is truncated or overwritten (size)")
-    if verify and file_sha256(data)[0] != digest:
-        raise ValueError(f"postings snapshot {data} is corrupt (checksum mismatch)")
+    check_data_file(data, size, digest, verify=verify, what="postings snapshot")
     mapped = np.memmap(data, dtype=np.uint8, mode="r")
 
     def arr(name: str) -> npt.NDArray[Any]:
