@@ -36,7 +36,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,11 +85,24 @@ class Segment:
     ptr: I64
     rows: npt.NDArray[np.int32]
     tf: npt.NDArray[np.uint16]
+    # True when ``terms`` is 0, 1, 2, ... (a build's segment holds every term of its
+    # vocabulary): a term's place is its id, no search (a search per term and query
+    # showed in profiles under load).
+    dense: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.terms)
+        object.__setattr__(self, "dense", bool(n) and int(self.terms[-1]) == n - 1)
 
     def postings(self, term: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint16]] | None:
-        i = int(np.searchsorted(self.terms, term))
-        if i >= len(self.terms) or int(self.terms[i]) != term:
-            return None
+        if self.dense:
+            if term >= len(self.terms):
+                return None
+            i = term
+        else:
+            i = int(np.searchsorted(self.terms, term))
+            if i >= len(self.terms) or int(self.terms[i]) != term:
+                return None
         lo, hi = int(self.ptr[i]), int(self.ptr[i + 1])
         return self.rows[lo:hi], self.tf[lo:hi]
 
