@@ -7,7 +7,8 @@ Ingests CORPUS (default ../shared/dev-eval/corpus) into a fresh database (SQLite
 throwaway PostgreSQL cluster), starts ``kb serve`` as its own process on a loopback port
 (no worker inside), and for each client count sends the dev-eval queries back to back for
 ``--seconds`` to the search API (Bearer token) and then to the search page (session
-cookie), while /healthz is probed every 0.2 s. ``--data-dir`` reuses a SQLite folder
+cookie), while /healthz is probed every 0.2 s. Each run also reports the server's CPU
+per answered request (its processes, from /proc) and the load generator's. ``--data-dir`` reuses a SQLite folder
 filled by bench/ingest_corpus.py. The last line is one JSON object.
 """
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +40,26 @@ from tests.loadgen import Target, run_load
 from tests.pg import start_cluster
 
 PASSWORD = "bench-load-Pa55word"
+
+
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) of a process and its children (the web processes of
+    ``kb serve --processes N``), from /proc; None where there is no /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = 0.0
+        for p in [pid, *map(int, children)]:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ingest(settings: Settings, corpus: Path) -> int:
@@ -134,11 +156,25 @@ def main() -> None:
         )
         for clients in (int(c) for c in args.clients.split(",")):
             for name, targets in (("search_api", api), ("search_page", page)):
+                assert server.process is not None
+                server_before, client_before = tree_cpu_s(server.process.pid), own_cpu_s()
                 result = run_load(
                     server.base_url, targets, clients=clients, seconds=args.seconds,
                     cookies=cookies,
                 )  # fmt: skip
-                runs.append({"target": name, **result.summary()})
+                server_after, client_after = tree_cpu_s(server.process.pid), own_cpu_s()
+                # Where the two cores went: the server's CPU per answered request, and
+                # this process's (the load generator's) on the same machine.
+                done = max(result.answered, 1)
+                cpu = {
+                    "server_cpu_ms_per_request": None
+                    if server_before is None or server_after is None
+                    else round((server_after - server_before) / done * 1000, 1),
+                    "client_cpu_ms_per_request": round(
+                        (client_after - client_before) / done * 1000, 1
+                    ),
+                }
+                runs.append({"target": name, **result.summary(), **cpu})
                 print(json.dumps(runs[-1]), flush=True)
     finally:
         stop_live_server(server)

@@ -223,6 +223,7 @@ def test_same_ranking_as_sqlite_bm25(memory_rt: Runtime, backend: str) -> None:
             matched += bool(got)
     assert matched == len(QUERIES) - 1  # all but the nonsense one
     # Filtered: the facet arrays' ids against the SQL filter the database's leg takes.
+    filtered_hits = 0
     for filters in (
         SearchFilters(kind="question"),
         SearchFilters(tags=("orbit",)),
@@ -237,6 +238,8 @@ def test_same_ranking_as_sqlite_bm25(memory_rt: Runtime, backend: str) -> None:
                 )
                 got = memory_search([(view, allowed)], q, 50, prune=False)
                 assert [c for c, _ in got] == [c for c, _ in want], (q, filters)
+                filtered_hits += len(got)
+    assert filtered_hits  # the filters let something through
     assert any(match_terms(q)[0][1] for q in QUERIES)  # a prefix query was among them
 
 
