@@ -259,17 +259,14 @@ def bulk_documents(
     if action not in ("delete", "reingest"):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "unknown bulk action")
     numbers = [int(i) for i in ids[:1000] if i.isascii() and i.isdigit() and len(i) < 12]
-    result = service.bulk_operation(
+    result = service.run_bulk(
         session,
+        rt.settings,
         action="delete" if action == "delete" else "reingest",
         ids=numbers,
         user=user,
-        max_attempts=rt.settings.job_max_attempts,
         collection_ids=access.writable,
     )
-    session.commit()
-    for removed in result.removed:
-        service.remove_files(rt.settings, removed)
     kept = {k: v for k, v in parse_qsl(back)[:20] if k in _FILTER_KEYS or k == "page"}
     kept.update(done=action, n=str(len(result.done)), skipped=str(len(result.skipped)))
     return RedirectResponse(f"/documents?{urlencode(kept)}", status_code=303)

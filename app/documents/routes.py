@@ -138,17 +138,14 @@ def bulk(
 ) -> BulkOut:
     """Delete or re-ingest several documents; each is done or skipped with a reason
     (an editor deletes only their own; one being ingested is not queued again)."""
-    result = service.bulk_operation(
+    result = service.run_bulk(
         session,
+        rt.settings,
         action=body.action,
         ids=body.ids,
         user=user,
-        max_attempts=rt.settings.job_max_attempts,
         collection_ids=access.writable,
     )
-    session.commit()
-    for removed in result.removed:
-        service.remove_files(rt.settings, removed)
     skipped = [BulkSkipped(id=i, reason=r) for i, r in result.skipped]
     return BulkOut(action=result.action, done=result.done, skipped=skipped)
 

@@ -626,6 +626,31 @@ class BulkResult:
     removed: list[Removed] = field(default_factory=list)  # remove_files after the commit
 
 
+def run_bulk(
+    session: Session,
+    settings: Settings,
+    *,
+    action: BulkAction,
+    ids: Iterable[int],
+    user: User,
+    collection_ids: AbstractCollection[int] | None = None,
+) -> BulkResult:
+    """:func:`bulk_operation`, committed, then the deleted documents' files removed
+    (what the documents page and the API both do)."""
+    result = bulk_operation(
+        session,
+        action=action,
+        ids=ids,
+        user=user,
+        max_attempts=settings.job_max_attempts,
+        collection_ids=collection_ids,
+    )
+    session.commit()
+    for removed in result.removed:
+        remove_files(settings, removed)
+    return result
+
+
 def bulk_operation(
     session: Session,
     *,

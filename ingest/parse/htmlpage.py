@@ -413,20 +413,25 @@ def _inline(el: Any, *, skip_lists: bool = False, block_sep: str = " ") -> tuple
                     stack.append(item.tail)
                 continue
         sep = block_sep if tag in _BLOCKISH and item is not el else ""
-        later: list[Any] = []
-        if item.text:
-            later.append(item.text)
-        for child in item:
-            if isinstance(child.tag, str):
-                later.append(child)
-            elif child.tail:
-                later.append(child.tail)
+        later = _contents(item)
         if sep:
             later = [sep, *later, sep]
         if item is not el and item.tail:
             later.append(item.tail)
         stack.extend(reversed(later))
     return "".join(parts), nested
+
+
+def _contents(item: Any) -> list[Any]:
+    """An element's own text, then its child elements and the text after each, in
+    document order (comments and processing instructions give only their tails)."""
+    out: list[Any] = [item.text] if item.text else []
+    for child in item:
+        if isinstance(child.tag, str):
+            out.append(child)
+        elif child.tail:
+            out.append(child.tail)
+    return out
 
 
 def _paragraph_lines(text: str) -> list[str]:
@@ -461,13 +466,7 @@ class _Walker:
                 blockish = _tag(item) in _BLOCKISH
                 if blockish:
                     self.flush()
-                if item.text:
-                    later.append(item.text)
-                for child in item:
-                    if isinstance(child.tag, str):
-                        later.append(child)
-                    elif child.tail:
-                        later.append(child.tail)
+                later.extend(_contents(item))
                 if blockish:
                     later.append(None)
                 if tail:

@@ -395,12 +395,8 @@ def _frames(path: Path, cfg: OcrConfig) -> Iterator[Image.Image]:
     # Our own limit is checked on the header; PIL's bomb guard stays as a second one.
     try:
         image = Image.open(path)
-    except Image.DecompressionBombError as exc:
-        raise IngestError(
-            IMAGE_TOO_LARGE.format(megapixels="over 178", limit=f"{cfg.max_megapixels:g}")
-        ) from exc
     except Exception as exc:
-        raise _unreadable(exc) from exc
+        raise _image_error(exc, cfg) from exc
     with image:
         frames = int(getattr(image, "n_frames", 1) or 1)
         if frames > cfg.max_pages:
@@ -467,12 +463,20 @@ def _check_header(path: Path, cfg: OcrConfig) -> int:
             return frames
     except IngestError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise IngestError(
-            IMAGE_TOO_LARGE.format(megapixels="over 178", limit=f"{cfg.max_megapixels:g}")
-        ) from exc
     except Exception as exc:
-        raise _unreadable(exc) from exc
+        raise _image_error(exc, cfg) from exc
+
+
+def _image_error(exc: Exception, cfg: OcrConfig) -> IngestError:
+    """What PIL's failure to read an image header means to a person: past PIL's own
+    decompression-bomb guard (a second one behind ours), too large; else unreadable."""
+    from PIL import Image
+
+    if isinstance(exc, Image.DecompressionBombError):
+        return IngestError(
+            IMAGE_TOO_LARGE.format(megapixels="over 178", limit=f"{cfg.max_megapixels:g}")
+        )
+    return _unreadable(exc)
 
 
 def ocr_notes(pages: int, low: Sequence[int]) -> list[str]:

@@ -240,6 +240,19 @@ class PdfiumReader:
 
     def _read(self, index: int, what: str, read: Callable[[Any], _T]) -> _T | None:
         """``read(textpage)`` on the page with 0-based ``index``; None when it fails."""
+
+        def on_textpage(page: Any) -> _T:
+            textpage = page.get_textpage()
+            try:
+                return read(textpage)
+            finally:
+                textpage.close()
+
+        return self._on_page(index, f"{what} unreadable", on_textpage)
+
+    def _on_page(self, index: int, failure: str, use: Callable[[Any], _T]) -> _T | None:
+        """``use(page)`` on the page with 0-based ``index``, the page closed after; None
+        (and a warning naming the ``failure``) when there is no such page or it fails."""
         with self._lock:
             doc = self._open()
             if doc is None or index >= len(doc):
@@ -247,64 +260,43 @@ class PdfiumReader:
             try:
                 page = doc[index]
                 try:
-                    textpage = page.get_textpage()
-                    try:
-                        return read(textpage)
-                    finally:
-                        textpage.close()
+                    return use(page)
                 finally:
                     page.close()
             except Exception as exc:
-                log.warning("pdfium: page %d %s unreadable: %s", index + 1, what, exc)
+                log.warning("pdfium: page %d %s: %s", index + 1, failure, exc)
                 return None
 
     def has_images(self, index: int) -> bool | None:
         """Whether the page with 0-based ``index`` draws an image (None when unknown)."""
-        with self._lock:
-            doc = self._open()
-            if doc is None or index >= len(doc):
-                return None
-            try:
-                import pypdfium2.raw as pdfium_c
 
-                page = doc[index]
-                try:
-                    return any(
-                        obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE
-                        for obj in page.get_objects(max_depth=3)
-                    )
-                finally:
-                    page.close()
-            except Exception as exc:
-                log.warning("pdfium: page %d objects unreadable: %s", index + 1, exc)
-                return None
+        def draws_image(page: Any) -> bool:
+            import pypdfium2.raw as pdfium_c
+
+            return any(
+                obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE for obj in page.get_objects(max_depth=3)
+            )
+
+        return self._on_page(index, "objects unreadable", draws_image)
 
     def render(self, index: int, dpi: int, max_megapixels: float) -> Any:
         """The page with 0-based ``index`` as a grey PIL image at ``dpi`` (less where that
         would exceed ``max_megapixels``: a page can be any size), for OCR; None when it
         cannot be drawn."""
-        with self._lock:
-            doc = self._open()
-            if doc is None or index >= len(doc):
-                return None
+
+        def draw(page: Any) -> Any:
+            width, height = page.get_size()  # points
+            scale = dpi / 72
+            pixels = max(width * height, 1.0) * scale * scale
+            if pixels > max_megapixels * 1e6:
+                scale *= math.sqrt(max_megapixels * 1e6 / pixels)
+            bitmap = page.render(scale=scale, grayscale=True)
             try:
-                page = doc[index]
-                try:
-                    width, height = page.get_size()  # points
-                    scale = dpi / 72
-                    pixels = max(width * height, 1.0) * scale * scale
-                    if pixels > max_megapixels * 1e6:
-                        scale *= math.sqrt(max_megapixels * 1e6 / pixels)
-                    bitmap = page.render(scale=scale, grayscale=True)
-                    try:
-                        return bitmap.to_pil().convert("L")  # a copy: the bitmap is freed
-                    finally:
-                        bitmap.close()
-                finally:
-                    page.close()
-            except Exception as exc:
-                log.warning("pdfium: page %d cannot be rendered: %s", index + 1, exc)
-                return None
+                return bitmap.to_pil().convert("L")  # a copy: the bitmap is freed
+            finally:
+                bitmap.close()
+
+        return self._on_page(index, "cannot be rendered", draw)
 
     def close(self) -> None:
         with self._lock:
