@@ -7,6 +7,7 @@ crosses it.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -181,6 +182,39 @@ def test_large_collection_gets_an_ivf_index_within_the_recall_bound(
         loaded = fresh.get(s, col)
     assert not loaded.mapped
     assert sorted(loaded.ids()) == _sql_state(sessions, cid)[0].tolist()
+
+
+def test_an_exact_snapshot_the_collection_has_outgrown_is_trained_after_loading(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    """A snapshot saved while the collection was below the threshold (or before the
+    threshold was lowered) is trained in the background soon after a process loads it,
+    not only after the collection next changes."""
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((CENTRES, DIM)).astype(np.float32)
+    cid, col = _collection(sessions)
+    for _ in range(4):
+        _add_doc(sessions, cid, _clustered(rng, centres, 500))
+    exact = IndexManager(settings.index_dir, sessions=sessions, ann=AnnPolicy(min_vectors=0))
+    with sessions() as s:
+        exact.get(s, col)
+    exact.close()
+
+    manager = IndexManager(settings.index_dir, sessions=sessions, ann=POLICY, snapshot_every_s=30)
+    try:
+        with sessions() as s:
+            idx = manager.get(s, col)
+        assert idx.mapped and not idx.is_ivf  # the exact snapshot serves at once
+        deadline = time.monotonic() + 60
+        while not idx.is_ivf and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert idx.is_ivf and idx.trained_on == 2000
+        assert sorted(idx.ids()) == _sql_state(sessions, cid)[0].tolist()
+    finally:
+        manager.close()
+    with sessions() as s:  # and its snapshot is the IVF one now
+        reloaded = IndexManager(settings.index_dir, sessions=sessions, ann=POLICY).get(s, col)
+    assert reloaded.is_ivf
 
 
 def test_filtered_search_on_ivf_returns_only_allowed_ids(

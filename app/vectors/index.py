@@ -570,15 +570,25 @@ class IndexManager:
 
     def get(self, session: Session, collection: Collection) -> CollectionIndex:
         """The collection's index, brought up to date with SQL."""
+        outgrown = False
         with self._lock:
             idx = self._indexes.get(collection.id)
             if idx is None:
                 idx = self._open(collection)
                 self._tune(idx)
                 self._indexes[collection.id] = idx
-                if idx.version >= 0:  # loaded from a snapshot: the next save can wait
+                if idx.version >= 0:  # loaded from a snapshot: the next save can wait ...
                     self._saved_version[collection.id] = idx.version
-                    self._last_saved[collection.id] = time.monotonic()
+                    # ... unless the snapshot is an exact index the collection has outgrown
+                    # (saved below the threshold, or before it was lowered): the background
+                    # thread trains the approximate one now instead of after the next change.
+                    outgrown = self.sessions is not None and self.ann.wants_ivf(
+                        idx.count(), idx.trained_on
+                    )
+                    if not outgrown:
+                        self._last_saved[collection.id] = time.monotonic()
+        if outgrown:
+            self._request_save(idx)
         self.sync(session, collection, idx)
         return idx
 
