@@ -13,7 +13,7 @@ from app.documents.models import Chunk, ChunkSentences
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse
 from app.search.lexical import lexical_search
-from app.search.rescore import blend_sentences, verbatim_first, verbatim_key
+from app.search.rescore import blend_sentences, stored_sentences, verbatim_first, verbatim_key
 from app.search.service import search
 from app.text.dictionary import segment, translate_query
 from app.text.plain import plain_passage
@@ -141,10 +141,11 @@ def test_the_best_sentence_lifts_a_diluted_passage(loaded: Runtime) -> None:
         s.add(ChunkSentences(chunk_id=b, model=col.model, vectors=vector_to_bytes(on_topic)))
         s.flush()
         dense = [(a, 0.50), (b, 0.45)]
-        assert [
-            cid for cid, _ in blend_sentences(s, dense, q, model=col.model, dim=col.dim, weight=0.3)
-        ] == [b, a]
+        stored = stored_sentences(s, [a, b], model=col.model, dim=col.dim)
+        assert list(stored) == [b]
+        assert [cid for cid, _ in blend_sentences(dense, q, stored, weight=0.3)] == [b, a]
         # Another model's vectors are never read; weight 0 changes nothing.
-        assert blend_sentences(s, dense, q, model="other", dim=col.dim, weight=0.3) == dense
-        assert blend_sentences(s, dense, q, model=col.model, dim=col.dim, weight=0) == dense
+        assert stored_sentences(s, [a, b], model="other", dim=col.dim) == {}
+        assert blend_sentences(dense, q, {}, weight=0.3) == dense
+        assert blend_sentences(dense, q, stored, weight=0) == dense
         s.rollback()

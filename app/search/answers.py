@@ -95,7 +95,11 @@ def _context(
     vectors: list[Vectors | None] = []
     if stored and embedder.sentence_vectors:
         ids = [h.chunk_id for h in result.hits]
-        found = stored_sentences(session, ids, model=col.model, dim=col.dim)
+        # What the search's second stage read already, then the rest (lexical-only hits).
+        found = {c: v for c, v in result.sentence_vectors.items() if v.shape[1] == col.dim}
+        missing = [cid for cid in ids if cid not in result.sentences_read]
+        if missing:
+            found.update(stored_sentences(session, missing, model=col.model, dim=col.dim))
         vectors = [found.get(cid) for cid in ids]
     return embedder, col.query_instruction, vectors
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -36,21 +36,18 @@ _DROP = re.compile(r"[\W_]+")
 
 
 def blend_sentences(
-    session: Session,
     dense: Sequence[Scored],
     query_vector: npt.NDArray[np.float32],
+    stored: Mapping[int, npt.NDArray[np.float32]],
     *,
-    model: str,
-    dim: int,
     weight: float,
 ) -> list[Scored]:
     """``dense`` (chunk id, cosine) re-scored as ``(1 - weight) * cosine + weight *``
-    the best sentence's cosine, best first. A chunk with no stored sentence vectors for
-    ``model`` keeps its cosine."""
+    the best sentence's cosine, best first, from the candidates' ``stored`` sentence
+    vectors (:func:`stored_sentences`). A chunk without any keeps its cosine."""
     if weight <= 0 or not dense:
         return list(dense)
-    stored = stored_sentences(session, [cid for cid, _ in dense], model=model, dim=dim)
-    best = {cid: float(np.max(v @ query_vector)) for cid, v in stored.items()}
+    best = {cid: float(np.max(stored[cid] @ query_vector)) for cid, _ in dense if cid in stored}
     scored = [
         (cid, (1 - weight) * cos + weight * best[cid]) if cid in best else (cid, cos)
         for cid, cos in dense

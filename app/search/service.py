@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -30,11 +30,12 @@ from app.rerank import rerank_order
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse, looks_literal
 from app.search.lexical import lexical_search, memory_search
-from app.search.rescore import blend_sentences, verbatim_first
+from app.search.rescore import blend_sentences, stored_sentences, verbatim_first
 from app.text.dictionary import translate_query
 from app.text.embed import embed_text_for
 from app.text.language import detect_language
 from app.text.tags import tag_identity
+from app.text.titles import display_title
 from app.vectors.facets import FacetFilter
 from app.vectors.index import CollectionIndex
 from app.vectors.postings import TermView
@@ -227,6 +228,11 @@ class SearchResult:
     # their embedding model differs from theirs (scores of two models do not compare).
     collections: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    # The hits' sentence vectors the second stage read (the first collection's model), so
+    # snippets need not read them again; an id in ``sentences_read`` without an entry has
+    # none stored. Not part of any response.
+    sentence_vectors: Mapping[int, Vectors] = field(default_factory=dict, repr=False, compare=False)
+    sentences_read: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
 
 
 def weak_match(hits: int, best_similarity: float | None, threshold: float | None) -> bool:
@@ -295,9 +301,22 @@ def search(
         allowed_by: dict[int, npt.NDArray[np.int64]] = {}
         # The indexes the dense leg synced, by collection id (the lexical leg's too).
         synced: dict[int, CollectionIndex] = {}
+        sentences: dict[int, Vectors] = {}
+        read: set[int] = set()
         if mode != SearchMode.LEXICAL:
             dense, best, qvec = _dense(
-                rt, session, cols, query, facet, allowed_by, synced, depth, t, w.sentences
+                rt,
+                session,
+                cols,
+                query,
+                facet,
+                allowed_by,
+                synced,
+                depth,
+                t,
+                w.sentences,
+                sentences,
+                read,
             )
         lexical: list[tuple[int, float]] = []
         translated: list[tuple[int, float]] = []
@@ -359,6 +378,10 @@ def search(
         query_vector=qvec,
         collections=tuple(names.values()),
         skipped=skipped,
+        sentence_vectors={
+            h.chunk_id: sentences[h.chunk_id] for h in hits if h.chunk_id in sentences
+        },
+        sentences_read=frozenset(h.chunk_id for h in hits if h.chunk_id in read),
     )
 
 
@@ -451,10 +474,15 @@ def _dense(
     depth: int,
     t: dict[str, float],
     sentence_weight: float,
+    sentences: dict[int, Vectors],
+    read: set[int],
 ) -> tuple[list[tuple[int, float]], float | None, Vectors]:
     """The dense leg's (chunk id, score) list over every collection, best first (one
     model: cosines compare), and the best passage cosine (before the second stage blends
-    in sentences, which would shift the weak-match threshold's scale)."""
+    in sentences, which would shift the weak-match threshold's scale).
+
+    The candidates' stored sentence vectors go into ``sentences``, the ids read into
+    ``read`` (those without an entry have none)."""
     lead = cols[0]
     for _attempt in range(2):
         t1 = time.perf_counter()
@@ -479,11 +507,12 @@ def _dense(
     t["embed_ms"] = (t2 - t1) * 1000
     t["vector_ms"] = (time.perf_counter() - t2) * 1000
     best = scored[0][1] if scored else None
-    if rt.embedders.get(lead.embedder).sentence_vectors:
+    if rt.embedders.get(lead.embedder).sentence_vectors and sentence_weight > 0 and scored:
         t3 = time.perf_counter()
-        scored = blend_sentences(
-            session, scored, qvec, model=lead.model, dim=len(qvec), weight=sentence_weight
-        )
+        ids = [cid for cid, _ in scored]
+        sentences.update(stored_sentences(session, ids, model=lead.model, dim=len(qvec)))
+        read.update(ids)
+        scored = blend_sentences(scored, qvec, sentences, weight=sentence_weight)
         t["sentences_ms"] = (time.perf_counter() - t3) * 1000
     return scored, best, qvec
 
@@ -639,34 +668,46 @@ def _load_hits(
     ids = [cid for cid, _ in scored]
     # Chunk ids first (primary key), then their documents (primary key): one query with
     # a join let SQLite start from the documents' status index and walk every ready
-    # document's chunks.
-    chunks = session.scalars(select(Chunk).where(Chunk.id.in_(ids))).all()
+    # document's chunks. Only the columns a hit shows: whole ORM rows would carry each
+    # chunk's vectors and terms, and each document's tags in a third query.
+    chunks = session.execute(
+        select(
+            Chunk.id,
+            Chunk.document_id,
+            Chunk.collection_id,
+            Chunk.language,
+            Chunk.heading_path,
+            Chunk.text,
+            Chunk.page_start,
+            Chunk.page_end,
+            Chunk.kind,
+            Chunk.question,
+        ).where(Chunk.id.in_(ids), Chunk.disabled.is_(False))
+    ).all()
     docs = {
-        doc.id: doc
-        for doc in session.scalars(
-            select(Document).where(
+        row.id: row
+        for row in session.execute(
+            select(
+                Document.id, Document.filename, Document.title, Document.doc_type, Document.language
+            ).where(
                 Document.id.in_(sorted({c.document_id for c in chunks})),
                 Document.status == DocumentStatus.READY,
             )
         )
     }
-    rows = [
-        (chunk, docs[chunk.document_id])
-        for chunk in chunks
-        if chunk.document_id in docs and chunk.collection_id in names and not chunk.disabled
-    ]
-    by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
+    by_id = {c.id: c for c in chunks if c.document_id in docs and c.collection_id in names}
     hits = []
     for cid, score in scored:
-        if cid not in by_id:  # deleted since the index was synced
+        chunk = by_id.get(cid)
+        if chunk is None:  # deleted since the index was synced
             continue
-        chunk, doc = by_id[cid]
+        doc = docs[chunk.document_id]
         hits.append(
             SearchHit(
                 chunk_id=chunk.id,
                 document_id=doc.id,
                 file=doc.filename,
-                title=doc.display_title,
+                title=display_title(doc.title, doc.filename),
                 doc_type=doc.doc_type,
                 language=chunk.language or doc.language,
                 heading_path=list(chunk.heading_path or []),
