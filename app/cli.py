@@ -59,6 +59,7 @@ def serve(
     """Start the web server (and, by default, an ingest worker)."""
     import uvicorn
 
+    from app import webprocs
     from app.main import announce_admin_password, create_app
     from ingest.worker import start_in_background
 
@@ -90,7 +91,12 @@ def serve(
         announce_admin_password(generated)
     stop = start_in_background(rt) if run_worker else None
     try:
-        uvicorn.run("app.cli:web_app", factory=True, workers=count, **options)
+        if webprocs.reuse_port_supported():
+            status = webprocs.serve("app.cli:web_app", count, options)
+            if status:
+                raise typer.Exit(status)
+        else:
+            uvicorn.run("app.cli:web_app", factory=True, workers=count, **options)
     finally:
         if stop is not None:
             stop()

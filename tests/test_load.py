@@ -8,6 +8,8 @@ API with a token and half on the search page with a session cookie.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -177,21 +179,56 @@ def test_a_database_restart_under_load_is_answered_503_never_500(
     assert "Exception in ASGI application" not in loaded.server.log(10**7)
 
 
+def _web_children(pid: int) -> list[int]:
+    """The web processes of ``kb serve`` (multiprocessing children, not its tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()
+    ]
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # clock ticks: 100 per second on Linux
+
+
 def test_several_web_processes_share_the_port(tmp_path: Path, embedders: EmbedderRegistry) -> None:
     """``kb serve --processes 2`` (KB_WEB_PROCESSES): two children answer on one port,
-    the parent created the first admin once, and Ctrl-C stops them all."""
+    both take their share of the connections, the parent created the first admin once,
+    and Ctrl-C stops them all."""
     url = f"sqlite:///{tmp_path / 'data' / 'kb.sqlite3'}"
     token = prepare(Settings(data_dir=tmp_path / "data", database_url=url), embedders)
     server = start_live_server(tmp_path, env={"KB_DATABASE_URL": url, "KB_WEB_PROCESSES": "2"})
     try:
+        assert server.process is not None
         bearer = {"Authorization": f"Bearer {token}"}
         targets = [Target("/api/v1/search", {"q": "annual leave"}, bearer)]
-        result = run_load(server.base_url, targets, clients=16, seconds=3.0, timeout_s=60)
+        run_load(server.base_url, targets, clients=4, seconds=1.0, timeout_s=60)  # warm both
+        children = _web_children(server.process.pid)
+        assert len(children) == 2
+        before = [_cpu_s(c) for c in children]
+        result = run_load(server.base_url, targets, clients=32, seconds=3.0, timeout_s=60)
+        used = [_cpu_s(c) - b for c, b in zip(children, before, strict=True)]
         assert set(result.statuses) == {200}, (result.summary(), server.log(4000))
         assert result.unanswered == {}
+        # Kept-alive connections spread over both (one shared socket gave most of them to
+        # whichever child woke first); a 10% share is far below an even split's spread.
+        assert min(used) > 0.1 * sum(used), used
+
+        # A child that dies is replaced, and the port keeps answering meanwhile.
+        os.kill(children[0], signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            now = _web_children(server.process.pid)
+            if len(now) == 2 and children[0] not in now:
+                break
+            time.sleep(0.2)
+        assert len(now) == 2 and children[0] not in now, server.log(4000)
+        again = run_load(server.base_url, targets, clients=8, seconds=1.0, timeout_s=60)
+        assert set(again.statuses) == {200}, again.summary()
     finally:
         code = stop_live_server(server)
     log = server.log(10**7)
-    assert log.count("Started server process") == 2, log[-4000:]
+    assert log.count("Started server process") == 3, log[-4000:]  # two, then one again
     assert "Exception in ASGI application" not in log
     assert code == 0, log[-4000:]
