@@ -1,15 +1,18 @@
 """Concurrent load on the web server (``--processes`` of it): req/s, latencies; prints JSON.
 
     python bench/load.py --backend sqlite|postgresql [--clients 8,32,128] [--seconds 10]
-                         [--corpus DIR] [--data-dir DIR] [--processes 1] [--warmup 2]
+                         [--corpus DIR | --synthetic N] [--data-dir DIR] [--processes 1]
+                         [--warmup 2] [--set KB_NAME=VALUE ...]
 
-Ingests CORPUS (default ../shared/dev-eval/corpus) into a fresh database (SQLite, or a
-throwaway PostgreSQL cluster), starts ``kb serve`` as its own process on a loopback port
-(no worker inside), and for each client count sends the dev-eval queries back to back for
+Ingests CORPUS (default ../shared/dev-eval/corpus), or builds ``--synthetic`` N chunks as
+bench/scale.py does, into a fresh database (SQLite, or a throwaway PostgreSQL cluster),
+starts ``kb serve`` as its own process on a loopback port (no worker inside; ``--set``
+passes settings), and for each client count sends the dev-eval queries back to back for
 ``--seconds`` to the search API (Bearer token) and then to the search page (session
 cookie), while /healthz is probed every 0.2 s. Each run also reports the server's CPU
-per answered request (its processes, from /proc) and the load generator's. ``--data-dir`` reuses a SQLite folder
-filled by bench/ingest_corpus.py. The last line is one JSON object.
+per answered request (its processes, from /proc), PostgreSQL's and the load generator's.
+``--data-dir`` reuses a SQLite folder (filled by bench/ingest_corpus.py, by
+bench/scale.py --data-dir, or by an earlier run). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 from common import DEFAULT_CORPUS, DEFAULT_QUERIES, load_queries
 from sqlalchemy import create_engine, text
 
@@ -57,6 +61,14 @@ def tree_cpu_s(pid: int) -> float | None:
         return None
 
 
+def postmaster_pid(root: Path) -> int | None:
+    """The PostgreSQL server's pid (its backends are its children), from its pid file."""
+    try:
+        return int((root / "data" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -78,13 +90,41 @@ def ingest(settings: Settings, corpus: Path) -> int:
                         s, collection=col, staged=staged, files_dir=settings.files_dir
                     )
         Worker(rt).run_until_idle()
-        with transaction(rt.sessions) as s:
-            if auth.by_username(s, "loader") is None:
-                auth.create_user(s, username="loader", password=PASSWORD, role=Role.READER)
-            chunks = int(s.execute(text("SELECT count(*) FROM chunks")).scalar() or 0)
+        return add_loader(rt)
     finally:
         rt.close()
-    return chunks
+
+
+def synthesize(settings: Settings, chunks: int, seed: int) -> int:
+    """A synthetic collection of ``chunks`` chunks built as bench/scale.py builds it
+    (through the app's store path, seeded), its index and postings snapshotted for the
+    server to load, unless the database has documents; the chunk count."""
+    import scale
+
+    rt = Runtime.create(settings)
+    try:
+        with rt.sessions() as s:
+            empty = documents.count_documents(s) == 0
+        if empty:
+            src = scale.prepared_source(None, None, settings.embedder)
+            rng = np.random.default_rng(seed)
+            docs = scale.plan_documents(src, chunks, 300, rng)
+            scale.build(rt, src, docs, rng, 0.01)
+            with rt.sessions() as s:
+                built = rt.indexes.rebuild(s, rt.collection(s))  # IVF past the threshold
+                rt.indexes.prepare_terms(built)
+            rt.indexes.save_all()
+        return add_loader(rt)
+    finally:
+        rt.close()
+
+
+def add_loader(rt: Runtime) -> int:
+    """The reader the load runs as (created once); the chunk count."""
+    with transaction(rt.sessions) as s:
+        if auth.by_username(s, "loader") is None:
+            auth.create_user(s, username="loader", password=PASSWORD, role=Role.READER)
+        return int(s.execute(text("SELECT count(*) FROM chunks")).scalar() or 0)
 
 
 def token(settings: Settings) -> str:
@@ -106,6 +146,15 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
     ap.add_argument("--data-dir", type=Path, default=None, help="reuse (SQLite only)")
+    ap.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the corpus: N synthetic chunks as bench/scale.py builds them "
+        "(either backend; e.g. 100000)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="of --synthetic")
     ap.add_argument("--processes", type=int, default=1, help="web processes (kb serve --processes)")
     ap.add_argument(
         "--warmup",
@@ -114,6 +163,13 @@ def main() -> None:
         help="seconds of untimed searches first (each process loads the model and the index, "
         "and from 20k chunks builds its lexical postings: ~3 s at 100k)",
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KB_NAME=VALUE",
+        help="a setting for the server (repeatable), e.g. KB_WEB_THREADS=8",
+    )
     args = ap.parse_args()
     logging.disable(logging.INFO)
 
@@ -121,6 +177,11 @@ def main() -> None:
     data_dir = args.data_dir or work / "data"
     cluster = start_cluster() if args.backend == "postgresql" else None
     env = {"KB_RUN_WORKER_IN_SERVER": "false", "KB_WEB_PROCESSES": str(args.processes)}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("KB_"):
+            ap.error(f"--set wants KB_NAME=VALUE, not {item!r}")
+        env[name] = value
     url = None
     if cluster is not None:
         admin = create_engine(cluster.admin_url, isolation_level="AUTOCOMMIT")
@@ -131,12 +192,16 @@ def main() -> None:
         env["KB_DATABASE_URL"] = url
     settings = Settings(data_dir=data_dir, database_url=url)
     t0 = time.perf_counter()
-    chunks = ingest(settings, args.corpus)
+    if args.synthetic:
+        chunks = synthesize(settings, args.synthetic, args.seed)
+    else:
+        chunks = ingest(settings, args.corpus)
     ingest_s = time.perf_counter() - t0
     bearer = token(settings)
     queries = load_queries(args.queries)
     env["KB_DATA_DIR"] = str(data_dir)
     server = start_live_server(work, env=env)
+    db_pid = postmaster_pid(cluster.root) if cluster is not None else None
     runs: list[dict[str, object]] = []
     try:
         login = httpx.post(
@@ -158,11 +223,13 @@ def main() -> None:
             for name, targets in (("search_api", api), ("search_page", page)):
                 assert server.process is not None
                 server_before, client_before = tree_cpu_s(server.process.pid), own_cpu_s()
+                db_before = tree_cpu_s(db_pid) if db_pid is not None else None
                 result = run_load(
                     server.base_url, targets, clients=clients, seconds=args.seconds,
                     cookies=cookies,
                 )  # fmt: skip
                 server_after, client_after = tree_cpu_s(server.process.pid), own_cpu_s()
+                db_after = tree_cpu_s(db_pid) if db_pid is not None else None
                 # Where the two cores went: the server's CPU per answered request, and
                 # this process's (the load generator's) on the same machine.
                 done = max(result.answered, 1)
@@ -173,6 +240,10 @@ def main() -> None:
                     "client_cpu_ms_per_request": round(
                         (client_after - client_before) / done * 1000, 1
                     ),
+                    # PostgreSQL's server processes (its backends), on the same cores.
+                    "db_cpu_ms_per_request": None
+                    if db_before is None or db_after is None
+                    else round((db_after - db_before) / done * 1000, 1),
                 }
                 runs.append({"target": name, **result.summary(), **cpu})
                 print(json.dumps(runs[-1]), flush=True)
@@ -189,6 +260,8 @@ def main() -> None:
                 "seconds_per_run": args.seconds,
                 "cores": os.cpu_count(),
                 "processes": args.processes,
+                "synthetic": args.synthetic,
+                "settings": dict(item.partition("=")[::2] for item in args.set),
                 "runs": runs,
             }
         )

@@ -193,6 +193,19 @@ def load_source(data_dir: Path, embedder: str) -> Source:
     )
 
 
+def prepared_source(corpus: Path | None, source_dir: Path | None, embedder: str) -> Source:
+    """The source chunks: ``corpus`` (default: the dev-eval corpus, else the test
+    fixtures) ingested once into ``source_dir`` (default: a cache folder), then read."""
+    corpus = corpus or (DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else FIXTURES)
+    source_dir = source_dir or source_dir_for(corpus, embedder)
+    if not (source_dir / "kb.sqlite3").exists():
+        source_dir.parent.mkdir(parents=True, exist_ok=True)
+        ingest_source(corpus, source_dir, embedder)
+    src = load_source(source_dir, embedder)
+    log(f"source: {len(src.texts)} chunks of {len(src.doc_types)} documents from {source_dir}")
+    return src
+
+
 def source_dir_for(corpus: Path, embedder: str) -> Path:
     key = hashlib.sha256(f"{corpus.resolve()}|{embedder}".encode()).hexdigest()[:12]
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kb-bench"
@@ -591,13 +604,7 @@ def main() -> None:
         load_probe(args.load_probe)
         return
 
-    corpus = args.corpus or (DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else FIXTURES)
-    source_dir = args.source_dir or source_dir_for(corpus, args.embedder)
-    if not (source_dir / "kb.sqlite3").exists():
-        source_dir.parent.mkdir(parents=True, exist_ok=True)
-        ingest_source(corpus, source_dir, args.embedder)
-    src = load_source(source_dir, args.embedder)
-    log(f"source: {len(src.texts)} chunks of {len(src.doc_types)} documents from {source_dir}")
+    src = prepared_source(args.corpus, args.source_dir, args.embedder)
 
     if args.queries_file.exists():
         queries = load_queries(args.queries_file)[: args.queries]

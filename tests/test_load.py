@@ -182,9 +182,7 @@ def test_a_database_restart_under_load_is_answered_503_never_500(
 def _web_children(pid: int) -> list[int]:
     """The web processes of ``kb serve`` (multiprocessing children, not its tracker)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [
-        int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()
-    ]
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 def _cpu_s(pid: int) -> float:
