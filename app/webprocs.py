@@ -7,8 +7,9 @@ processes served 40 to 74 searches/s from one run to the next on a 2-core host).
 each child listens on its own socket bound with ``SO_REUSEPORT``, and the kernel spreads
 new connections over the listening children evenly. The parent holds the port (bound,
 not listening, so it is never handed a connection), restarts a child that dies, and
-stops them all on SIGINT or SIGTERM. Where the platform lacks ``SO_REUSEPORT`` (not
-Linux), uvicorn's supervisor serves instead.
+on SIGINT or SIGTERM sends each child SIGTERM, which uvicorn treats as Ctrl-C.
+Where the platform lacks ``SO_REUSEPORT`` (not Linux), uvicorn's supervisor serves
+instead.
 
 A supervisor of our own rather than gunicorn's: gunicorn's ``reuse_port`` still shares
 one socket among its workers, and it would be a second server to configure.
@@ -39,7 +40,7 @@ BACKLOG = 2048
 # started again: it would only fail again (a port in use, a broken setting).
 QUICK_DEATH_S = 10.0
 MAX_QUICK_DEATHS = 3
-# How long SIGTERM'd children get to finish their requests before they are killed.
+# How long stopped children get to finish their requests before they are killed.
 STOP_TIMEOUT_S = 30.0
 
 
@@ -66,31 +67,39 @@ def _child(app: str, options: dict[str, Any]) -> None:
     import uvicorn
 
     # Out of the parent's process group, so a Ctrl-C in the terminal reaches the parent
-    # alone and each child gets one SIGINT from it (uvicorn takes a second one as "stop
+    # alone and each child gets one signal from it (uvicorn takes a second one as "stop
     # now, drop the requests in flight"); and told to stop if the parent dies.
     os.setpgid(0, 0)
     _stop_with_parent()
     config = uvicorn.Config(app, factory=True, **options)
     server = uvicorn.Server(config)
-    # uvicorn raises the SIGINT it stopped for once it is done: nothing is left to do.
+    # uvicorn raises the signal it stopped for again once it is done (SIGINT: this
+    # KeyboardInterrupt): nothing is left to do.
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[bind(options["host"], options["port"], listen=True)])
 
 
 def _stop_with_parent() -> None:
     """SIGTERM this process when its parent dies (Linux prctl PR_SET_PDEATHSIG)."""
+    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not glibc/musl: a child may outlive a killed parent
         log.debug("no parent-death signal on this platform")
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serve(app: str, count: int, options: dict[str, Any]) -> int:
     """Run ``count`` children serving the factory ``app`` ("module:function") with
     uvicorn ``options`` (host and port included) until SIGINT or SIGTERM; the exit
-    status: 0, or 1 when children kept dying at start."""
-    holder = bind(options["host"], options["port"], listen=False)
+    status: 0, or 1 when the port cannot be had or children kept dying at start."""
+    try:
+        holder = bind(options["host"], options["port"], listen=False)
+    except OSError as exc:  # in use by another program, or not an address of this host
+        log.error("cannot listen on %s:%s: %s", options["host"], options["port"], exc)
+        return 1
     options = {**options, "port": holder.getsockname()[1]}
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
@@ -134,8 +143,9 @@ def serve(app: str, count: int, options: dict[str, Any]) -> int:
 def _stop(children: list[tuple[BaseProcess, float]]) -> None:
     for child, _ in children:
         if child.is_alive() and child.pid is not None:
-            # SIGINT, as Ctrl-C in a terminal: uvicorn finishes the requests in flight.
-            os.kill(child.pid, signal.SIGINT)
+            # uvicorn finishes the requests in flight; a child still starting just ends
+            # (SIGINT would print a KeyboardInterrupt from the middle of its imports).
+            os.kill(child.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     for child, _ in children:
         child.join(max(0.0, deadline - time.monotonic()))

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +31,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from ingest.worker import Worker
 from tests.conftest import _database_url
-from tests.e2e.browser import LiveServer, start_live_server, stop_live_server
+from tests.e2e.browser import LiveServer, server_env, start_live_server, stop_live_server
 from tests.factories import store_upload
 from tests.loadgen import Target, run_load
 from tests.pg import PostgresCluster, start_cluster
@@ -222,6 +225,10 @@ def test_several_web_processes_share_the_port(tmp_path: Path, embedders: Embedde
                 break
             time.sleep(0.2)
         assert len(now) == 2 and children[0] not in now, server.log(4000)
+        while time.monotonic() < deadline and (
+            server.log(10**7).count("Application startup complete") < 3
+        ):
+            time.sleep(0.2)
         again = run_load(server.base_url, targets, clients=8, seconds=1.0, timeout_s=60)
         assert set(again.statuses) == {200}, again.summary()
     finally:
@@ -230,3 +237,28 @@ def test_several_web_processes_share_the_port(tmp_path: Path, embedders: Embedde
     assert log.count("Started server process") == 3, log[-4000:]  # two, then one again
     assert "Exception in ASGI application" not in log
     assert code == 0, log[-4000:]
+
+
+def test_several_web_processes_on_a_taken_port_exit_with_a_reason(tmp_path: Path) -> None:
+    """Another program listening on the port: ``kb serve --processes 2`` says so and
+    exits 1 instead of starting children that cannot listen."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env = {
+            **server_env(tmp_path / "data", PASSWORD),
+            "KB_WEB_PROCESSES": "2",
+            "KB_RUN_WORKER_IN_SERVER": "false",
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout + done.stderr
