@@ -356,7 +356,11 @@ def test_snapshot_is_loaded_and_caught_up(memory_rt: Runtime) -> None:
 
     manager, fresh = later_process()
     try:
-        assert manager.load_terms(fresh) and manager.stats.term_loads == 1
+        # The first search that wants them maps the snapshot itself: a view at once.
+        assert manager.term_view(fresh) is not None
+        assert manager.stats.term_loads == 1 and manager.stats.term_builds == 0
+        fresh.terms = None
+        assert manager.load_terms(fresh) and manager.stats.term_loads == 2
         assert fresh.terms is not None and idx.terms is not None
         assert fresh.terms.chunk_ids() == idx.terms.chunk_ids()
         for q in [*QUERIES, "quagga zebra"]:
@@ -374,8 +378,13 @@ def test_snapshot_is_loaded_and_caught_up(memory_rt: Runtime) -> None:
     manager, fresh = later_process()
     try:
         assert not manager.load_terms(fresh)
-        manager._refresh_terms(fresh)  # what the background thread does on first use
+        # Refused: the database answers meanwhile, and the background thread builds them.
+        assert manager.term_view(fresh) is None
+        deadline = time.monotonic() + 30
+        while fresh.terms is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert fresh.terms is not None and manager.stats.term_builds == 1
+        assert manager.stats.term_loads == 0
     finally:
         manager.close()
 

@@ -552,6 +552,9 @@ class IndexManager:
         self._dirty: dict[int, CollectionIndex] = {}
         # Indexes whose lexical postings the background thread builds, merges or rebuilds.
         self._terms_wanted: dict[int, CollectionIndex] = {}
+        # Collections whose postings snapshot a search tried to load (once per process).
+        self._terms_load_tried: set[int] = set()
+        self._terms_load_lock = threading.Lock()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._saver: threading.Thread | None = None
@@ -866,13 +869,40 @@ class IndexManager:
 
     def term_view(self, idx: CollectionIndex) -> TermView | None:
         """The collection's lexical postings as of now, or None when it has none (too small,
-        or still being built: the database's full-text index answers meanwhile)."""
+        or still being built: the database's full-text index answers meanwhile).
+
+        A snapshot of them is loaded here, by the first search that wants them: mapping
+        it takes a fraction of a second (0.3 s at 1M chunks) where the database's
+        full-text search of a cold first query took 2.5 s at 300k on PostgreSQL. Building
+        them from SQL is left to the background thread."""
         terms = idx.terms
         if terms is not None:
             return terms.view()
-        if self.terms_min_chunks is not None and idx.count() >= self.terms_min_chunks:
-            self._want_terms(idx)
+        if self.terms_min_chunks is None or idx.count() < self.terms_min_chunks:
+            return None
+        if self._load_terms_once(idx) and idx.terms is not None:
+            return idx.terms.view()
+        self._want_terms(idx)
         return None
+
+    def _load_terms_once(self, idx: CollectionIndex) -> bool:
+        """:meth:`load_terms` in the caller's thread, tried once per collection and
+        process (a failed try leaves it to the background thread); searches arriving
+        meanwhile wait for it."""
+        if self.sessions is None:
+            return False
+        cid = idx.meta.collection_id
+        with self._terms_load_lock:
+            if idx.terms is not None:
+                return True
+            if cid in self._terms_load_tried:
+                return False
+            self._terms_load_tried.add(cid)
+            try:
+                return self.load_terms(idx)
+            except Exception:  # the database's full-text index answers instead
+                log.exception("loading the lexical postings of collection %d failed", cid)
+                return False
 
     def prepare_terms(self, idx: CollectionIndex) -> bool:
         """Build the lexical postings now, in the caller's thread, when the collection is
