@@ -40,7 +40,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from ingest.worker import Worker
 from tests.e2e.browser import start_live_server, stop_live_server
-from tests.loadgen import Target, run_load
+from tests.loadgen import Target, child_pids, process_cpu_s, run_load
 from tests.pg import start_cluster
 
 PASSWORD = "bench-load-Pa55word"
@@ -49,14 +49,8 @@ PASSWORD = "bench-load-Pa55word"
 def tree_cpu_s(pid: int) -> float | None:
     """CPU seconds (user + system) of a process and its children (the web processes of
     ``kb serve --processes N``), from /proc; None where there is no /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
     try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        total = 0.0
-        for p in [pid, *map(int, children)]:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        return total
+        return sum(process_cpu_s(p) for p in [pid, *child_pids(pid)])
     except (OSError, ValueError, IndexError):
         return None
 

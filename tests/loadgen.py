@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -58,6 +60,17 @@ class LoadResult:
             "healthz_max_ms": round(max(self.health_ms, default=0.0), 1),
             "healthz_failures": self.health_failures,
         }
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) one process has used, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started (from /proc; Linux)."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -33,7 +33,7 @@ from ingest.worker import Worker
 from tests.conftest import _database_url
 from tests.e2e.browser import LiveServer, server_env, start_live_server, stop_live_server
 from tests.factories import store_upload
-from tests.loadgen import Target, run_load
+from tests.loadgen import Target, child_pids, process_cpu_s, run_load
 from tests.pg import PostgresCluster, start_cluster
 from tests.samples import GUIDE_MD, LEAVE_MD
 
@@ -184,13 +184,7 @@ def test_a_database_restart_under_load_is_answered_503_never_500(
 
 def _web_children(pid: int) -> list[int]:
     """The web processes of ``kb serve`` (multiprocessing children, not its tracker)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # clock ticks: 100 per second on Linux
+    return [c for c in child_pids(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 def test_several_web_processes_share_the_port(tmp_path: Path, embedders: EmbedderRegistry) -> None:
@@ -207,9 +201,9 @@ def test_several_web_processes_share_the_port(tmp_path: Path, embedders: Embedde
         run_load(server.base_url, targets, clients=4, seconds=1.0, timeout_s=60)  # warm both
         children = _web_children(server.process.pid)
         assert len(children) == 2
-        before = [_cpu_s(c) for c in children]
+        before = [process_cpu_s(c) for c in children]
         result = run_load(server.base_url, targets, clients=32, seconds=3.0, timeout_s=60)
-        used = [_cpu_s(c) - b for c, b in zip(children, before, strict=True)]
+        used = [process_cpu_s(c) - b for c, b in zip(children, before, strict=True)]
         assert set(result.statuses) == {200}, (result.summary(), server.log(4000))
         assert result.unanswered == {}
         # Kept-alive connections spread over both (one shared socket gave most of them to
