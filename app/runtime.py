@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -74,6 +75,7 @@ class Runtime:
                     nprobe=settings.ann_nprobe,
                 ),
                 terms_min_chunks=settings.lexical_memory_min_chunks,
+                sentences_min_chunks=settings.sentence_file_min_chunks,
             ),
             reranker=make_reranker(settings),
             llm=make_llm(settings),
@@ -88,7 +90,12 @@ class Runtime:
         return rt
 
     def collection(
-        self, session: Session, name: str | None = None, *, create: bool = False
+        self,
+        session: Session,
+        name: str | None = None,
+        *,
+        create: bool = False,
+        loaded: Sequence[Collection] = (),
     ) -> Collection:
         """The named collection (flushed, not committed).
 
@@ -96,11 +103,13 @@ class Runtime:
         with the configured embedder; otherwise a missing name raises CollectionNotFound.
         A collection of the configured embedder whose recorded model or dimension differs
         from what the embedder gives now raises EmbedderMismatch (vectors never mix).
+        ``loaded``: collections the caller read in this session already (no query then).
         """
         name = name or self.settings.default_collection
         if create or name == self.settings.default_collection:
             spec = self.embedders.spec(self.settings.embedder)
-            col = collections.get_or_create(session, name=name, spec=spec)
+            known = next((c for c in loaded if c.name == name), None)
+            col = known or collections.get_or_create(session, name=name, spec=spec)
             if col.embedder == spec.name:
                 ensure_same_model(spec, collection=col.name, model=col.model, dim=col.dim)
             return col

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         "the background, app/vectors/postings.py) from this many chunks; below it, and "
         "while they are built, by the database's full-text index; empty or never: never",
     )
+    sentence_file_min_chunks: int | None = Field(
+        default=20_000,
+        ge=0,
+        description="a collection's stored sentence vectors are read from a mapped file "
+        "(written in the background, app/vectors/sentence_file.py) from this many chunks; "
+        "below it, and while it is written, from the database; empty or never: never",
+    )
     cpu_threads: int = Field(default=1, ge=1, description="threads for in-process CPU embedders")
 
     # The "openai" embedder: any server speaking the OpenAI /v1/embeddings API (vLLM serving
@@ -252,7 +259,7 @@ class Settings(BaseSettings):
         default=1, ge=1, le=64, description="web processes of kb serve (--processes)"
     )
 
-    @field_validator("lexical_memory_min_chunks", mode="before")
+    @field_validator("lexical_memory_min_chunks", "sentence_file_min_chunks", mode="before")
     @classmethod
     def _never(cls, v: object) -> object:
         # An empty value (KB_LEXICAL_MEMORY_MIN_CHUNKS=) or "never": no in-memory postings.

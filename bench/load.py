@@ -91,8 +91,8 @@ def ingest(settings: Settings, corpus: Path) -> int:
 
 def synthesize(settings: Settings, chunks: int, seed: int) -> int:
     """A synthetic collection of ``chunks`` chunks built as bench/scale.py builds it
-    (through the app's store path, seeded), its index and postings snapshotted for the
-    server to load, unless the database has documents; the chunk count."""
+    (through the app's store path, seeded), its index snapshotted for the server to
+    load, unless the database has documents; the chunk count."""
     import scale
 
     rt = Runtime.create(settings)
@@ -105,8 +105,7 @@ def synthesize(settings: Settings, chunks: int, seed: int) -> int:
             docs = scale.plan_documents(src, chunks, 300, rng)
             scale.build(rt, src, docs, rng, 0.01)
             with rt.sessions() as s:
-                built = rt.indexes.rebuild(s, rt.collection(s))  # IVF past the threshold
-                rt.indexes.prepare_terms(built)
+                rt.indexes.rebuild(s, rt.collection(s))  # IVF past the threshold
             rt.indexes.save_all()
         return add_loader(rt)
     finally:
@@ -119,6 +118,21 @@ def add_loader(rt: Runtime) -> int:
         if auth.by_username(s, "loader") is None:
             auth.create_user(s, username="loader", password=PASSWORD, role=Role.READER)
         return int(s.execute(text("SELECT count(*) FROM chunks")).scalar() or 0)
+
+
+def warm_caches(settings: Settings) -> None:
+    """The lexical postings and the sentence file a large collection gets, written now
+    for the server processes to map (a warmed-up server; a cold one builds them in the
+    background, every process its own, while SQL answers)."""
+    rt = Runtime.create(settings)
+    try:
+        with rt.sessions() as s:
+            idx = rt.indexes.get(s, rt.collection(s))
+            rt.indexes.load_terms(idx) or rt.indexes.prepare_terms(idx)
+            rt.indexes.load_sentences(idx) or rt.indexes.prepare_sentences(idx)
+        rt.indexes.save_all()
+    finally:
+        rt.close()
 
 
 def token(settings: Settings) -> str:
@@ -191,6 +205,7 @@ def main() -> None:
     else:
         chunks = ingest(settings, args.corpus)
     ingest_s = time.perf_counter() - t0
+    warm_caches(settings)
     bearer = token(settings)
     queries = load_queries(args.queries)
     env["KB_DATA_DIR"] = str(data_dir)

@@ -3,7 +3,7 @@
     python bench/scale.py --chunks 100000 --db sqlite|postgres [--data-dir D] [--seed 0]
         [--queries 60] [--source-dir S] [--corpus C] [--noise 0.01] [--tags 300]
         [--ann-min-vectors N] [--ann-nprobe P] [--ann-encoding Flat|SQfp16]
-        [--lexical-memory-min-chunks N]
+        [--lexical-memory-min-chunks N] [--sentence-file-min-chunks N]
 
 Prints one JSON object on its last line (progress goes to stderr).
 
@@ -60,6 +60,9 @@ against an exact ``IndexFlatIP`` over the same vectors (1.0 while the index is e
 (app/vectors/postings.py) the search's lexical leg uses from
 ``--lexical-memory-min-chunks`` chunks, built before the timings (null below it), and
 ``lexical_postings_load_s`` what loading their snapshot takes a new process;
+``sentence_file_build_s`` and ``_mb``: the file of stored sentence vectors
+(app/vectors/sentence_file.py) the second stage reads from
+``--sentence-file-min-chunks`` chunks, written before the timings (null below it);
 ``index_type``: exact, or the IVF index the app trained past ``KB_ANN_MIN_VECTORS``
 (lists, probes); ``index_bytes_per_chunk``: the snapshot's size per chunk.
 """
@@ -600,6 +603,12 @@ def main() -> None:
         help="KB_LEXICAL_MEMORY_MIN_CHUNKS (default: the app's; -1: never, the database's "
         "full-text index only)",
     )
+    ap.add_argument(
+        "--sentence-file-min-chunks",
+        type=int,
+        default=None,
+        help="KB_SENTENCE_FILE_MIN_CHUNKS (default: the app's; -1: never, read from SQL)",
+    )
     ap.add_argument("--load-probe", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.load_probe:
@@ -632,6 +641,9 @@ def main() -> None:
         if args.lexical_memory_min_chunks is not None:
             chosen = args.lexical_memory_min_chunks
             extra["lexical_memory_min_chunks"] = None if chosen < 0 else chosen
+        if args.sentence_file_min_chunks is not None:
+            chosen = args.sentence_file_min_chunks
+            extra["sentence_file_min_chunks"] = None if chosen < 0 else chosen
         settings = Settings(
             data_dir=data_dir,
             embedder=args.embedder,
@@ -683,6 +695,13 @@ def measure(
             terms_build_s = round(time.perf_counter() - t0, 2)
             assert built.terms is not None
             terms_mb = round(built.terms.nbytes / 2**20, 1)
+        # The same for the sentence file.
+        sentences_build_s = sentences_mb = None
+        t0 = time.perf_counter()
+        if rt.indexes.prepare_sentences(built):
+            sentences_build_s = round(time.perf_counter() - t0, 2)
+            assert built.sentences is not None
+            sentences_mb = round(built.sentences.file.path.stat().st_size / 2**20, 1)
         snapshot = rt.indexes.snapshot_path(col.id)
     rt.indexes.save_all()  # where snapshots are written in the background: wait for it
     size = snapshot_bytes(snapshot)
@@ -725,6 +744,8 @@ def measure(
         "lexical_postings_build_s": terms_build_s,
         "lexical_postings_mb": terms_mb,
         "lexical_postings_load_s": postings_load_s,
+        "sentence_file_build_s": sentences_build_s,
+        "sentence_file_mb": sentences_mb,
         "queries": len(queries),
         "hybrid_ms": by_mode["hybrid"],
         "dense_ms": by_mode["dense"],

@@ -13,12 +13,13 @@ from app.documents.models import Chunk, ChunkSentences
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse
 from app.search.lexical import lexical_search
-from app.search.rescore import blend_sentences, stored_sentences, verbatim_first, verbatim_key
+from app.search.rescore import blend_sentences, verbatim_first, verbatim_key
 from app.search.service import search
 from app.text.dictionary import segment, translate_query
 from app.text.plain import plain_passage
 from app.text.sentences import split_sentences
 from app.vectors.index import vector_to_bytes
+from app.vectors.sentence_file import stored_sentences
 from tests.factories import settle, store_upload
 from tests.samples import GUIDE_MD, LEAVE_MD
 

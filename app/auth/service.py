@@ -136,7 +136,9 @@ def create_token(session: Session, user: User, name: str) -> tuple[ApiToken, str
 def token_for(session: Session, plain: str) -> ApiToken | None:
     """The live token ``plain`` of an enabled user, or None. Reads only."""
     token = session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == _token_hash(plain))
+        select(ApiToken)
+        .options(joinedload(ApiToken.user))  # one query, not two, per API request
+        .where(ApiToken.token_hash == _token_hash(plain))
     ).first()
     if token is None or token.revoked_at is not None or token.user.disabled:
         return None

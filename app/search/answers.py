@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from app.embedding.base import Embedder, EmbedderError, Vectors
 from app.runtime import Runtime
-from app.search.rescore import stored_sentences
 from app.search.service import SearchHit, SearchResult, SearchUnavailable, session_for
 from app.text.highlight import highlight_spans, highlight_terms
 from app.text.plain import plain_passage
 from app.text.sentences import best_sentences, split_sentences
 from app.text.snippets import SNIPPET_CHARS, best_snippet
+from app.vectors.sentence_file import stored_sentences
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ def _context(
 ) -> tuple[Embedder, str | None, list[Vectors | None]]:
     """The collection's embedder, its query instruction and, when ``stored``, each hit's
     sentence vectors stored at ingest (None where there are none)."""
-    col = rt.collection(session, result.collection)
+    col = result.collection_row
+    if col is None or col.name != result.collection:
+        col = rt.collection(session, result.collection)
     embedder = rt.embedders.get(col.embedder)
     vectors: list[Vectors | None] = []
     if stored and embedder.sentence_vectors:
@@ -118,7 +120,7 @@ def closest_sentences(
     """For each text, its sentence(s) closest to ``query`` in meaning; ``None`` is skipped.
 
     ``stored``: per text, the vectors of its sentences computed at ingest (see
-    :func:`app.search.rescore.stored_sentences`), used when they are one per sentence;
+    :func:`app.vectors.sentence_file.stored_sentences`), used when they are one per sentence;
     the other texts' sentences are embedded here, in one call. ``query_vector``: the
     query's embedding when the search made one. Raises EmbedderError.
     """

@@ -34,7 +34,6 @@ from app.search.query import (
     FormQuestion,
     SearchForm,
 )
-from app.search.rescore import stored_sentences
 from app.search.service import (
     CHUNK_KINDS,
     MAX_FILTER_TAGS,
@@ -50,6 +49,7 @@ from app.text.highlight import render_highlighted
 from app.text.plain import plain_passage
 from app.text.snippets import SNIPPET_CHARS, best_snippet
 from app.text.tags import tag_identity
+from app.vectors.sentence_file import stored_sentences
 from app.web import render
 
 router = APIRouter(include_in_schema=False)

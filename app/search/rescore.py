@@ -24,7 +24,7 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.documents.models import Chunk, ChunkSentences
+from app.documents.models import Chunk
 
 Scored = tuple[int, float]
 
@@ -44,7 +44,7 @@ def blend_sentences(
 ) -> list[Scored]:
     """``dense`` (chunk id, cosine) re-scored as ``(1 - weight) * cosine + weight *``
     the best sentence's cosine, best first, from the candidates' ``stored`` sentence
-    vectors (:func:`stored_sentences`). A chunk without any keeps its cosine."""
+    vectors (``IndexManager.stored_sentences``). A chunk without any keeps its cosine."""
     if weight <= 0 or not dense:
         return list(dense)
     best = {cid: float(np.max(stored[cid] @ query_vector)) for cid, _ in dense if cid in stored}
@@ -54,27 +54,6 @@ def blend_sentences(
     ]
     scored.sort(key=lambda item: item[1], reverse=True)
     return scored
-
-
-def stored_sentences(
-    session: Session, chunk_ids: Sequence[int], *, model: str, dim: int
-) -> dict[int, npt.NDArray[np.float32]]:
-    """The sentence vectors stored at ingest for these chunks by ``model``, one row per
-    sentence of the chunk's plain passage (ingest/sentences.py); chunks without any are
-    left out."""
-    if not chunk_ids:
-        return {}
-    rows = session.execute(
-        select(ChunkSentences.chunk_id, ChunkSentences.vectors).where(
-            ChunkSentences.chunk_id.in_(list(chunk_ids)), ChunkSentences.model == model
-        )
-    ).all()
-    out: dict[int, npt.NDArray[np.float32]] = {}
-    for cid, blob in rows:
-        vectors = np.frombuffer(blob, dtype="<f2")
-        if vectors.size and vectors.size % dim == 0:  # another shape: ignore, never guess
-            out[cid] = vectors.reshape(-1, dim).astype(np.float32)
-    return out
 
 
 def verbatim_key(text: str) -> str:

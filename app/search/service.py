@@ -30,7 +30,7 @@ from app.rerank import rerank_order
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse, looks_literal
 from app.search.lexical import lexical_search, memory_search
-from app.search.rescore import blend_sentences, stored_sentences, verbatim_first
+from app.search.rescore import blend_sentences, verbatim_first
 from app.text.dictionary import translate_query
 from app.text.embed import embed_text_for
 from app.text.language import detect_language
@@ -233,6 +233,9 @@ class SearchResult:
     # none stored. Not part of any response.
     sentence_vectors: Mapping[int, Vectors] = field(default_factory=dict, repr=False, compare=False)
     sentences_read: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
+    # The first collection's row as the search read it (snippets need its model and
+    # query instruction: no second query). Not part of any response.
+    collection_row: Collection | None = field(default=None, repr=False, compare=False)
 
 
 def weak_match(hits: int, best_similarity: float | None, threshold: float | None) -> bool:
@@ -382,6 +385,7 @@ def search(
             h.chunk_id: sentences[h.chunk_id] for h in hits if h.chunk_id in sentences
         },
         sentences_read=frozenset(h.chunk_id for h in hits if h.chunk_id in read),
+        collection_row=col,
     )
 
 
@@ -411,11 +415,12 @@ def searched_collections(
         if not access.can_read(col.id):
             raise CollectionNotFound("no collection named {name!r}", name=name)
         return [col], ()
-    default = rt.collection(session)
+    every = collections_service.list_all(session)
+    default = rt.collection(session, loaded=every)
     if access.readable is None:
-        readable = collections_service.list_all(session)
+        readable = every if default in every else collections_service.list_all(session)
     else:
-        readable = [c for c in collections_service.list_all(session) if access.can_read(c.id)]
+        readable = [c for c in every if access.can_read(c.id)]
     if not readable:
         raise CollectionNotFound("no collection to search: ask an administrator for access")
     lead = default if access.can_read(default.id) else readable[0]
@@ -510,7 +515,9 @@ def _dense(
     if rt.embedders.get(lead.embedder).sentence_vectors and sentence_weight > 0 and scored:
         t3 = time.perf_counter()
         ids = [cid for cid, _ in scored]
-        sentences.update(stored_sentences(session, ids, model=lead.model, dim=len(qvec)))
+        sentences.update(
+            rt.indexes.stored_sentences(session, indexes, ids, model=lead.model, dim=len(qvec))
+        )
         read.update(ids)
         scored = blend_sentences(scored, qvec, sentences, weight=sentence_weight)
         t["sentences_ms"] = (time.perf_counter() - t3) * 1000

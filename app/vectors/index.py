@@ -48,10 +48,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.collections.models import Collection
 from app.documents.models import Chunk
-from app.vectors import changes, facets, postings
+from app.vectors import changes, facets, postings, sentence_file
 from app.vectors.facets import ChunkFacets, FacetFilter
 from app.vectors.files import HASH_BLOCK, check_data_file, publish_json
 from app.vectors.postings import TermIndex, TermView
+from app.vectors.sentence_file import SentenceCache
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ _PROBE_MAX = 256
 # Data files of a collection other than the current one are removed once this old (s):
 # another process may have written one and be about to publish its sidecar.
 _STALE_FILE_S = 60.0
+# The sentence file is written again once this many of its chunks changed (or a
+# 1/_SENTENCES_STALE_SHARE of them, whichever is more): until then they are read from SQL.
+_SENTENCES_STALE_MIN = 2000
+_SENTENCES_STALE_SHARE = 20
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,9 @@ class CollectionIndex:
         # The lexical leg's postings (app/vectors/postings.py), built in the background
         # for large collections and then kept in step by the same syncs (None: not built).
         self.terms: TermIndex | None = None
+        # The stored sentence vectors in a mapped file (app/vectors/sentence_file.py),
+        # for large collections, with the chunks changed since it was written.
+        self.sentences: SentenceCache | None = None
 
     @property
     def version(self) -> int:
@@ -394,6 +402,10 @@ def read_snapshot(path: Path, *, verify: bool = True) -> CollectionIndex:
     return idx
 
 
+def _sentences_outdated(cache: SentenceCache) -> bool:
+    return len(cache.stale) > max(_SENTENCES_STALE_MIN, len(cache.file) // _SENTENCES_STALE_SHARE)
+
+
 def _meta_for(collection: Collection, version: int) -> IndexMeta:
     return IndexMeta(
         collection_id=collection.id,
@@ -513,6 +525,8 @@ class SyncStats:
     trainings: int = 0
     term_builds: int = 0
     term_loads: int = 0
+    sentence_builds: int = 0
+    sentence_loads: int = 0
 
 
 class IndexManager:
@@ -535,11 +549,14 @@ class IndexManager:
         keep_versions: int = 1000,
         ann: AnnPolicy = EXACT,
         terms_min_chunks: int | None = None,
+        sentences_min_chunks: int | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.ann = ann
         # Collections from this many chunks get in-memory lexical postings (None: none).
         self.terms_min_chunks = terms_min_chunks
+        # ... and their sentence vectors in a mapped file (None: never; SQL serves them).
+        self.sentences_min_chunks = sentences_min_chunks
         self.snapshot_every_s = snapshot_every_s
         self.sessions = sessions
         self.check_every_s = check_every_s
@@ -555,6 +572,9 @@ class IndexManager:
         # Collections whose postings snapshot a search tried to load (once per process).
         self._terms_load_tried: set[int] = set()
         self._terms_load_lock = threading.Lock()
+        # The same for the sentence files.
+        self._sentences_wanted: dict[int, CollectionIndex] = {}
+        self._sentences_load_tried: set[int] = set()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._saver: threading.Thread | None = None
@@ -570,6 +590,10 @@ class IndexManager:
     def terms_path(self, collection_id: int) -> Path:
         """The sidecar of the collection's lexical postings snapshot."""
         return self.index_dir / f"collection-{collection_id}.terms.json"
+
+    def sentences_path(self, collection_id: int) -> Path:
+        """The sidecar of the collection's sentence file."""
+        return self.index_dir / f"collection-{collection_id}.sentences.json"
 
     def get(self, session: Session, collection: Collection) -> CollectionIndex:
         """The collection's index, brought up to date with SQL."""
@@ -658,6 +682,8 @@ class IndexManager:
                 self._apply(session, cid, row, idx, window.ids)
                 self.stats.incremental += 1
                 return
+        # Which chunks changed since the sentence file was written is unknown now.
+        idx.sentences = None
         self._full_diff(session, cid, row, idx, same_model=same_model)
         self.stats.full += 1
 
@@ -676,6 +702,9 @@ class IndexManager:
         )
         if terms is not None:
             terms.apply(touched, got.terms)
+        cache = idx.sentences
+        if cache is not None:
+            cache.stale.update(touched)  # before searches can see the new vectors
         with idx.lock:
             idx.remove(idx.present(touched))
             idx.add(got.ids, got.vectors)
@@ -684,6 +713,8 @@ class IndexManager:
             idx.meta = _meta_for_row(cid, row, row.version)
         if terms is not None and (terms.wants_compaction() or terms.wants_rebuild()):
             self._want_terms(idx)
+        if cache is not None and _sentences_outdated(cache):
+            self._want_sentences(idx)
 
     def _full_diff(
         self, session: Session, cid: int, row: Any, idx: CollectionIndex, *, same_model: bool
@@ -707,11 +738,15 @@ class IndexManager:
             with idx.lock:
                 idx.index, idx.mapped = fresh, False
                 idx.facets = None
+                idx.sentences = None
                 idx.meta = _meta_for_row(cid, row, row.version)
             return len(ids) + fixed
         have = idx.ids()
         gone = have - sql_ids
         new = sql_ids - have
+        cache = idx.sentences
+        if cache is not None:
+            cache.stale.update(gone | new)
         ids, vectors = _fetch_vectors(session, cid, new, idx.meta.dim)
         rows = facets.read_rows(session, cid, new) if idx.facets is not None else []
         with idx.lock:
@@ -816,6 +851,7 @@ class IndexManager:
                 while (
                     not due
                     and not self._terms_wanted
+                    and not self._sentences_wanted
                     and not self._stopping
                     and not self._maintenance_due()
                 ):
@@ -825,10 +861,14 @@ class IndexManager:
                     return
                 wanted = list(self._terms_wanted.values())
                 self._terms_wanted.clear()
+                wanted_sentences = list(self._sentences_wanted.values())
+                self._sentences_wanted.clear()
                 self._busy = True
             try:
                 for idx in wanted:
                     self._refresh_terms(idx)
+                for idx in wanted_sentences:
+                    self._refresh_sentences(idx)
                 for idx in due:
                     self._train_if_due(idx)
                     self._save(idx)
@@ -1003,6 +1043,190 @@ class IndexManager:
         )
         return True
 
+    # -- sentence vectors, in a mapped file ----------------------------------------------
+
+    def stored_sentences(
+        self,
+        session: Session,
+        indexes: Iterable[CollectionIndex],
+        chunk_ids: Iterable[int],
+        *,
+        model: str,
+        dim: int,
+    ) -> dict[int, npt.NDArray[np.float32]]:
+        """The stored sentence vectors of ``chunk_ids`` (chunks of these indexes'
+        collections) by ``model``: from the collections' sentence files where they hold
+        them, from SQL for the rest; chunks without any are left out."""
+        rest = list(chunk_ids)
+        out: dict[int, npt.NDArray[np.float32]] = {}
+        for idx in indexes:
+            cache = self.sentence_cache(idx)
+            if cache is not None and rest:
+                got, rest = cache.answer(rest, model=model, dim=dim)
+                out.update(got)
+        if rest:
+            out.update(sentence_file.stored_sentences(session, rest, model=model, dim=dim))
+        return out
+
+    def sentence_cache(self, idx: CollectionIndex) -> SentenceCache | None:
+        """The collection's sentence file, or None (too small, or not written yet: SQL
+        answers meanwhile, and the background thread writes it). Like the postings, an
+        existing file is mapped by the first search that wants it."""
+        cache = idx.sentences
+        if cache is not None:
+            return cache
+        if self.sentences_min_chunks is None or idx.count() < self.sentences_min_chunks:
+            return None
+        if self.sessions is None:
+            return None
+        cid = idx.meta.collection_id
+        with self._terms_load_lock:
+            if idx.sentences is None and cid not in self._sentences_load_tried:
+                self._sentences_load_tried.add(cid)
+                try:
+                    self.load_sentences(idx)
+                except Exception:  # SQL answers instead
+                    log.exception("loading the sentence file of collection %d failed", cid)
+        cache = idx.sentences
+        if cache is None or not cache.verified:
+            self._want_sentences(idx)  # checked, or written, in the background
+        return cache
+
+    def prepare_sentences(self, idx: CollectionIndex) -> bool:
+        """Write the sentence file now, in the caller's thread, when the collection is
+        large enough to get one (benchmarks); True when it has one."""
+        if idx.sentences is None and (
+            self.sentences_min_chunks is not None and idx.count() >= self.sentences_min_chunks
+        ):
+            self.build_sentences(idx)
+        return idx.sentences is not None
+
+    def _want_sentences(self, idx: CollectionIndex) -> None:
+        if self.sessions is None:
+            return
+        with self._cond:
+            if self._stopping or idx.meta.collection_id in self._sentences_wanted:
+                return
+            self._sentences_wanted[idx.meta.collection_id] = idx
+            self._start_saver()
+
+    def _refresh_sentences(self, idx: CollectionIndex) -> None:
+        """In the background thread: check a loaded file's sha256, and write the file
+        when there is none, it failed the check, or too many of its chunks changed."""
+        try:
+            cache = idx.sentences
+            if cache is not None and not cache.verified:
+                if sentence_file.file_is_intact(cache.file):
+                    cache.verified = True
+                else:
+                    log.warning("discarding sentence file %s: checksum mismatch", cache.file.path)
+                    with idx.sync_lock:
+                        if idx.sentences is cache:
+                            idx.sentences = None
+                    cache = None
+            if cache is None or _sentences_outdated(cache):
+                self.build_sentences(idx)
+        except Exception:  # SQL keeps answering
+            log.exception("sentence file of collection %d failed", idx.meta.collection_id)
+
+    def load_sentences(self, idx: CollectionIndex) -> bool:
+        """Map the collection's sentence file and mark the chunks changed since it was
+        written; False when there is none or it cannot be used (then it is written
+        again). Its sha256 is checked afterwards, by the background thread."""
+        assert self.sessions is not None
+        cid = idx.meta.collection_id
+        path = self.sentences_path(cid)
+        if not path.exists():
+            return False
+        try:
+            loaded = sentence_file.read_file(path)
+        except (OSError, ValueError) as exc:  # a lost cache: written again from SQL
+            log.warning("discarding sentence file %s: %s", path, exc)
+            return False
+        if (loaded.collection_id, loaded.model, loaded.dim) != (
+            cid,
+            idx.meta.model,
+            idx.meta.dim,
+        ):
+            return False
+        with self.sessions() as s, idx.sync_lock:
+            if idx.version < 0:
+                return False
+            stale: set[int] = set()
+            if idx.version > loaded.version:
+                window = changes.read_window(s, cid, loaded.version, idx.version)
+                if not window.complete:
+                    return False
+                stale = set(window.ids)
+            # A file newer than the index is brought there by the index's next syncs,
+            # which mark every id changed since the index's version stale too.
+            idx.sentences = SentenceCache(loaded, stale)
+        self.stats.sentence_loads += 1
+        return True
+
+    def build_sentences(self, idx: CollectionIndex) -> bool:
+        """Write the collection's sentence file (needs ``sessions``): the chunks an
+        existing file holds unchanged are copied from it, the others read from SQL.
+        Then mark what the index applied meanwhile and swap it in; True when it did."""
+        assert self.sessions is not None
+        cid = idx.meta.collection_id
+        started = time.monotonic()
+        with self.sessions() as s:
+            # Read after this version, so the rows cover it; what the index applies after
+            # it is marked stale below.
+            start = self._probe(s, cid)
+            if start is None or (start.model, start.dim) != (idx.meta.model, idx.meta.dim):
+                return False
+            old_cache = idx.sentences
+            old = old_cache.file if old_cache is not None else None
+            changed: frozenset[int] = frozenset()
+            if old is not None:
+                window = changes.read_window(s, cid, old.version, start.version)
+                if old.version > start.version or not window.complete:
+                    old = None
+                changed = window.ids
+            ids = np.fromiter(
+                s.scalars(
+                    select(Chunk.id)
+                    .where(Chunk.collection_id == cid, Chunk.disabled.is_(False))
+                    .order_by(Chunk.id)
+                ),
+                dtype=np.int64,
+            )
+            rows = sentence_file.rows_for(
+                s, ids, model=start.model, dim=start.dim, old=old, changed=changed
+            )
+            written = sentence_file.write_file(
+                self.sentences_path(cid),
+                rows,
+                collection_id=cid,
+                version=start.version,
+                model=start.model,
+                dim=start.dim,
+            )
+            with idx.sync_lock:
+                if (idx.meta.model, idx.meta.dim) != (start.model, start.dim):
+                    return False  # the collection switched models meanwhile
+                stale: set[int] = set()
+                if idx.version > start.version:
+                    window = changes.read_window(s, cid, start.version, idx.version)
+                    if not window.complete:
+                        log.warning("sentence file of collection %d: log pruned; later", cid)
+                        return False
+                    stale = set(window.ids)
+                idx.sentences = SentenceCache(written, stale, verified=True)
+        _remove_old_files(self.index_dir, f"collection-{cid}.sentences", keep=written.path.name)
+        self.stats.sentence_builds += 1
+        log.info(
+            "collection %d: sentence file of %d chunks (%.0f MB%s) written in %.1f s",
+            cid,
+            len(written),
+            written.path.stat().st_size / 2**20,
+            "" if old is None else ", the unchanged ones copied from the previous file",
+            time.monotonic() - started,
+        )
+        return True
+
     # -- approximate index, trained in the background ----------------------------------
 
     def _train_if_due(self, idx: CollectionIndex) -> bool:
@@ -1104,6 +1328,11 @@ class IndexManager:
             return 0
         with self._lock:
             floors = dict(self._saved_version)
+            # ... nor past a sentence file, which a restart catches up from the log too.
+            for cid, idx in self._indexes.items():
+                cache = idx.sentences
+                if cache is not None:
+                    floors[cid] = min(floors.get(cid, cache.file.version), cache.file.version)
         with self.sessions() as s, s.begin():
             return changes.prune(s, keep_versions=self.keep_versions, floors=floors)
 
