@@ -21,10 +21,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from app.documents.models import Chunk
 
 Scored = tuple[int, float]
 
@@ -62,20 +58,26 @@ def verbatim_key(text: str) -> str:
     return _DROP.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
-def verbatim_first(session: Session, ranked: Sequence[Scored], query: str) -> list[Scored]:
+def verbatim_applies(query: str) -> bool:
+    """Whether ``query`` is long enough for a verbatim match to mean something."""
+    key = verbatim_key(query)
+    return len(key) + 2 * sum(not ch.isascii() for ch in key) >= MIN_VERBATIM_LENGTH
+
+
+def verbatim_first(
+    ranked: Sequence[Scored], query: str, texts: Mapping[int, tuple[str | None, str]]
+) -> list[Scored]:
     """``ranked`` with the chunks the query matches verbatim moved to the front: first
     those whose question is the query, then those whose question or text contains it
-    (each group in its previous order). Short queries are left as they are."""
-    key = verbatim_key(query)
-    if len(key) + 2 * sum(not ch.isascii() for ch in key) < MIN_VERBATIM_LENGTH or not ranked:
+    (each group in its previous order), from the chunks' ``texts`` (id -> question,
+    text; the caller reads them with the hits' rows). Short queries are left as they
+    are."""
+    if not ranked or not verbatim_applies(query):
         return list(ranked)
-    ids = [cid for cid, _ in ranked]
-    rows = session.execute(
-        select(Chunk.id, Chunk.question, Chunk.text).where(Chunk.id.in_(ids))
-    ).all()
+    key = verbatim_key(query)
     equal: set[int] = set()
     contains: set[int] = set()
-    for cid, question, text in rows:
+    for cid, (question, text) in texts.items():
         asked = verbatim_key(question) if question else ""
         if asked == key:
             equal.add(cid)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +31,7 @@ from app.rerank import rerank_order
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse, looks_literal
 from app.search.lexical import lexical_search, memory_search
-from app.search.rescore import blend_sentences, verbatim_first
+from app.search.rescore import blend_sentences, verbatim_applies, verbatim_first
 from app.text.dictionary import translate_query
 from app.text.embed import embed_text_for
 from app.text.language import detect_language
@@ -350,12 +351,15 @@ def search(
             )
         else:
             scored = (dense or lexical)[:depth]
-        if w.verbatim:
-            scored = verbatim_first(session, scored, query)
-        scored = scored[: first + k]
         t2 = time.perf_counter()
+        rows = None
+        if w.verbatim and scored and verbatim_applies(query):
+            # Every candidate's row, read once: for the verbatim check and for the hits.
+            rows = _chunk_rows(session, [cid for cid, _ in scored])
+            scored = verbatim_first(scored, query, {r.id: (r.question, r.text) for r in rows})
+        scored = scored[: first + k]
         names = {c.id: c.name for c in cols}
-        hits = _fold_duplicates(_load_hits(session, scored, names))[:first]
+        hits = _fold_duplicates(_load_hits(session, scored, names, rows=rows))[:first]
         t["fetch_ms"] = (time.perf_counter() - t2) * 1000
         name = col.name
         threshold = rt.embedders.spec(col.embedder).weak_match_threshold if dense else None
@@ -664,33 +668,48 @@ def facet_filter(filters: SearchFilters) -> FacetFilter:
     )
 
 
+def _chunk_rows(session: Session, ids: Sequence[int]) -> list[Any]:
+    """The columns a hit shows of these chunks (the enabled ones). Only those: whole ORM
+    rows would carry each chunk's vectors and terms, and each document's tags in a
+    further query."""
+    return list(
+        session.execute(
+            select(
+                Chunk.id,
+                Chunk.document_id,
+                Chunk.collection_id,
+                Chunk.language,
+                Chunk.heading_path,
+                Chunk.text,
+                Chunk.page_start,
+                Chunk.page_end,
+                Chunk.kind,
+                Chunk.question,
+            ).where(Chunk.id.in_(list(ids)), Chunk.disabled.is_(False))
+        ).all()
+    )
+
+
 def _load_hits(
-    session: Session, scored: list[tuple[int, float]], names: dict[int, str]
+    session: Session,
+    scored: list[tuple[int, float]],
+    names: dict[int, str],
+    *,
+    rows: Sequence[Any] | None = None,
 ) -> list[SearchHit]:
     """The hits of ``scored`` that are chunks of ready documents in the searched
     collections (``names``, by id): a chunk of any other collection is never shown, nor
-    a disabled one (the index may not have synced yet)."""
+    a disabled one (the index may not have synced yet). ``rows``: the chunks' rows
+    (:func:`_chunk_rows`) when the caller read them already."""
     if not scored:
         return []
-    ids = [cid for cid, _ in scored]
     # Chunk ids first (primary key), then their documents (primary key): one query with
     # a join let SQLite start from the documents' status index and walk every ready
-    # document's chunks. Only the columns a hit shows: whole ORM rows would carry each
-    # chunk's vectors and terms, and each document's tags in a third query.
-    chunks = session.execute(
-        select(
-            Chunk.id,
-            Chunk.document_id,
-            Chunk.collection_id,
-            Chunk.language,
-            Chunk.heading_path,
-            Chunk.text,
-            Chunk.page_start,
-            Chunk.page_end,
-            Chunk.kind,
-            Chunk.question,
-        ).where(Chunk.id.in_(ids), Chunk.disabled.is_(False))
-    ).all()
+    # document's chunks.
+    wanted = {cid for cid, _ in scored}
+    if rows is None:
+        rows = _chunk_rows(session, [cid for cid, _ in scored])
+    chunks = [r for r in rows if r.id in wanted]
     docs = {
         row.id: row
         for row in session.execute(
