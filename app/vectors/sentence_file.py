@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,6 +47,10 @@ FORMAT = 1
 _FETCH_BATCH = 2000
 _F16 = np.dtype("<f2")
 _I64 = np.dtype("<i8")
+_PAGE = mmap.PAGESIZE
+# Read-ahead hints, where the platform has them.
+_WILLNEED: int | None = getattr(mmap, "MADV_WILLNEED", None)
+_RANDOM: int | None = getattr(mmap, "MADV_RANDOM", None)
 
 Vectors = npt.NDArray[np.float32]
 
@@ -98,6 +103,8 @@ class SentenceFile:
     offsets: npt.NDArray[np.int64]
     vectors: npt.NDArray[np.float16]
     sha256: str
+    # The mapping behind the arrays, for read-ahead hints (None: no hints).
+    mapping: mmap.mmap | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -112,6 +119,20 @@ class SentenceFile:
 
     def rows(self, pos: int) -> npt.NDArray[np.float16]:
         return self.vectors[int(self.offsets[pos]) : int(self.offsets[pos + 1])]
+
+    def prefetch(self, spans: Iterable[tuple[int, int]]) -> None:
+        """Ask the kernel to read these row spans (``[start, end)`` in rows) ahead, all at
+        once. A search reads ~60 chunks scattered over a file of gigabytes at 1M chunks;
+        where they are not in the page cache, faulting them in one after another cost
+        ~18 ms per 60 at 100k (each fault also read 128 KB around it), the hint ~1.5 ms.
+        Where they are cached it is a cheap check."""
+        if self.mapping is None or _WILLNEED is None:
+            return
+        row = self.dim * _F16.itemsize
+        for start, end in spans:
+            if end > start:
+                first = start * row - start * row % _PAGE
+                self.mapping.madvise(_WILLNEED, first, end * row - first)
 
 
 @dataclass
@@ -138,6 +159,8 @@ class SentenceCache:
             return {}, list(chunk_ids)
         wanted = np.asarray(chunk_ids, dtype=np.int64)
         pos = f.positions(wanted)
+        held = pos[pos >= 0]
+        f.prefetch(zip(f.offsets[held].tolist(), f.offsets[held + 1].tolist(), strict=True))
         out: dict[int, Vectors] = {}
         rest: list[int] = []
         stale = self.stale
@@ -253,7 +276,12 @@ def read_file(sidecar: Path) -> SentenceFile:
         raise ValueError(f"sentence file {sidecar} has an inconsistent sidecar")
     if data.stat().st_size != size:
         raise ValueError(f"sentence file {data} is truncated or overwritten (size)")
-    mapped = np.memmap(data, dtype=np.uint8, mode="r")
+    with open(data, "rb") as fh:
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    if _RANDOM is not None and vector_bytes >= _PAGE:
+        # Searches read scattered rows: no 128 KB read-around per page fault. The ids and
+        # offsets after the vectors keep the default (they are read whole).
+        mapped.madvise(_RANDOM, 0, vector_bytes - vector_bytes % _PAGE)
     ids = np.frombuffer(mapped, dtype=_I64, count=n, offset=vector_bytes)
     offsets = np.frombuffer(mapped, dtype=_I64, count=n + 1, offset=vector_bytes + 8 * n)
     header = hashlib.sha256(ids.tobytes())
@@ -275,6 +303,7 @@ def read_file(sidecar: Path) -> SentenceFile:
         offsets=offsets,
         vectors=vectors,
         sha256=digest,
+        mapping=mapped,
     )
 
 
@@ -305,6 +334,9 @@ def rows_for(
             if usable and old is not None
             else np.full(len(batch), -1, np.int64)
         )
+        held = pos[pos >= 0]
+        if old is not None and len(held):  # ascending: one span, read ahead whole
+            old.prefetch([(int(old.offsets[held[0]]), int(old.offsets[held[-1] + 1]))])
         need = [
             int(c)
             for c, p in zip(batch.tolist(), pos.tolist(), strict=True)
