@@ -955,12 +955,16 @@ class IndexManager:
         return idx.terms is not None
 
     def _want_terms(self, idx: CollectionIndex) -> None:
+        self._want(self._terms_wanted, idx)
+
+    def _want(self, queue: dict[int, CollectionIndex], idx: CollectionIndex) -> None:
+        """Queue ``idx`` for the background thread (postings or sentence file)."""
         if self.sessions is None:
             return
         with self._cond:
-            if self._stopping or idx.meta.collection_id in self._terms_wanted:
+            if self._stopping or idx.meta.collection_id in queue:
                 return
-            self._terms_wanted[idx.meta.collection_id] = idx
+            queue[idx.meta.collection_id] = idx
             self._start_saver()
 
     def _refresh_terms(self, idx: CollectionIndex) -> None:
@@ -1102,13 +1106,7 @@ class IndexManager:
         return idx.sentences is not None
 
     def _want_sentences(self, idx: CollectionIndex) -> None:
-        if self.sessions is None:
-            return
-        with self._cond:
-            if self._stopping or idx.meta.collection_id in self._sentences_wanted:
-                return
-            self._sentences_wanted[idx.meta.collection_id] = idx
-            self._start_saver()
+        self._want(self._sentences_wanted, idx)
 
     def _refresh_sentences(self, idx: CollectionIndex) -> None:
         """In the background thread: check a loaded file's sha256, and write the file
