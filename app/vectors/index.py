@@ -571,10 +571,11 @@ class IndexManager:
         self._terms_wanted: dict[int, CollectionIndex] = {}
         # Collections whose postings snapshot a search tried to load (once per process).
         self._terms_load_tried: set[int] = set()
-        self._terms_load_lock = threading.Lock()
         # The same for the sentence files.
         self._sentences_wanted: dict[int, CollectionIndex] = {}
         self._sentences_load_tried: set[int] = set()
+        # Held while a search loads either of them (searches arriving meanwhile wait).
+        self._first_load_lock = threading.Lock()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._saver: threading.Thread | None = None
@@ -932,7 +933,7 @@ class IndexManager:
         if self.sessions is None:
             return False
         cid = idx.meta.collection_id
-        with self._terms_load_lock:
+        with self._first_load_lock:
             if idx.terms is not None:
                 return True
             if cid in self._terms_load_tried:
@@ -1084,7 +1085,7 @@ class IndexManager:
         if self.sessions is None:
             return None
         cid = idx.meta.collection_id
-        with self._terms_load_lock:
+        with self._first_load_lock:
             if idx.sentences is None and cid not in self._sentences_load_tried:
                 self._sentences_load_tried.add(cid)
                 try:
