@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from app.text.highlight import ELLIPSIS, highlight_spans, highlight_terms, render_highlighted
 from app.text.plain import BULLET, markdown_plain, plain_passage
-from app.text.snippets import SNIPPET_CHARS, best_snippet
+from app.text.snippets import SNIPPET_CHARS, _squash, best_snippet
 
 MANUAL = """\
 ---
@@ -106,6 +106,17 @@ def test_short_passage_is_whole_with_whitespace_squashed() -> None:
     body, marks = best_snippet(text, [(0, 4)])
     assert body == "Line one wraps here. • item"
     assert marks == [(0, 4)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=" \n\t\u3000ab。", max_size=80))
+def test_squash_maps_every_offset_to_the_characters_kept_before_it(text: str) -> None:
+    body, where = _squash(text)
+    assert body == " ".join(text.split())
+    assert len(where) == len(text) + 1
+    assert where == sorted(where) and where[0] == 0 and where[-1] == len(body)
+    # Every other character lands on itself.
+    assert all(body[where[i]] == ch for i, ch in enumerate(text) if not ch.isspace())
 
 
 def test_one_long_sentence_is_cut_around_its_highlight() -> None:

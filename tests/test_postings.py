@@ -126,7 +126,7 @@ def test_incremental_changes_equal_a_fresh_build(
             rows.pop(cid, None)
             index.apply([cid], [])
         else:
-            index.compact()
+            index.compact(whole=cid % 2 == 0)  # every segment, or the added ones when due
     fresh = TermIndex.build([(cid, " ".join(ts)) for cid, ts in sorted(rows.items())])
     assert index.chunk_ids() == set(rows) == fresh.chunk_ids()
     assert index.live == len(rows)
@@ -158,6 +158,26 @@ def test_merges_keep_later_segments() -> None:
     index.apply([], [(50, "c")])
     assert set(scored(index, [("c", False)])) == set(range(3, 40)) | {50}
     assert 2 not in scored(index, [("b", False)])
+
+
+def test_small_added_segments_are_merged_into_one() -> None:
+    rows = {cid: f"w{cid % 7} common" for cid in range(1, 200)}
+    index = TermIndex.build(sorted(rows.items()))
+    for cid in range(300, 304):
+        assert not index.wants_compaction()
+        rows[cid] = "common rare"
+        index.apply([], [(cid, rows[cid])])
+    index.apply([5], [])
+    del rows[5]
+    assert len(index.view().segments) == 5 and index.wants_compaction()
+    index.compact()
+    first = index.view().segments[0]
+    assert len(index.view().segments) == 2 and not index.wants_compaction()
+    fresh = TermIndex.build(sorted(rows.items()))
+    terms = [("common", False), ("rare", False), ("w5", False)]
+    assert scored(index, terms) == pytest.approx(scored(fresh, terms), rel=1e-6)
+    index.compact(whole=True)
+    assert len(index.view().segments) == 1 and index.view().segments[0] is not first
 
 
 # -- against the database, through the app -------------------------------------------------

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from app.documents.models import Chunk, ChunkSentences
 from app.runtime import Runtime
 from app.search.fusion import FusionWeights, fuse
 from app.search.lexical import lexical_search
-from app.search.rescore import blend_sentences, verbatim_first, verbatim_key
+from app.search.rescore import _contains, _folded, blend_sentences, verbatim_first, verbatim_key
 from app.search.service import search
 from app.text.dictionary import segment, translate_query
 from app.text.plain import plain_passage
@@ -24,6 +26,9 @@ from tests.factories import settle, store_upload
 from tests.samples import GUIDE_MD, LEAVE_MD
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Letters, digits, CJK, full-width forms, punctuation and white space: what keys drop
+# and keep, and what NFKC and case-folding change.
+_VERBATIM_ALPHABET = "abAB12 ,.-_?\n\t年假天ＡＢ１，。？ßẞﬁ"
 FAQ_FILES = ("faq_en.md", "faq_zh.md", "faq_wenda_zh.md", "exam_en.md", "exam_zh.md")
 
 
@@ -78,6 +83,19 @@ def test_verbatim_first_leaves_short_queries_alone(loaded: Runtime) -> None:
     texts = {cid: (question, text) for cid, question, text in rows}
     ranked = [(cid, 1.0 - i / 100) for i, cid in enumerate(ids)]
     assert verbatim_first(ranked, "年假", texts) == ranked  # two characters prove nothing
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=_VERBATIM_ALPHABET, max_size=60),
+    st.text(alphabet=_VERBATIM_ALPHABET, min_size=1, max_size=130),
+)
+def test_verbatim_containment_equals_comparing_keys(text: str, query: str) -> None:
+    """The pattern that finds a short key (and the comparison a long key gets) says what
+    comparing the normalised keys says, a passage containing the query or not."""
+    key = verbatim_key(query)
+    for passage in (text, text + query + text, text + query.upper().replace(" ", "\n")):
+        assert _contains(key)(_folded(passage)) == (key in verbatim_key(passage))
 
 
 def test_dictionary_translates_both_ways() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import service
 from app.auth.models import Role, User, Viewer
-from app.deps import RuntimeDep, SessionDep, get_runtime
+from app.deps import RuntimeDep, SessionDep, runtime_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -54,7 +54,7 @@ def client_address(request: Request) -> str:
 def start_session(request: Request, session: Session, user: User) -> None:
     """Log ``user`` in: a new server-side session (flushed; the caller commits) and a fresh
     cookie with a new CSRF token, against session fixation."""
-    lifetime = get_runtime(request).settings.session_max_age_s
+    lifetime = runtime_of(request).settings.session_max_age_s
     _row, secret = service.start_session(
         session,
         user,
@@ -102,7 +102,7 @@ def cross_site(request: Request) -> bool:
     if origin is None:
         return True
     allowed = {_origin(str(request.base_url))}
-    allowed.update(get_runtime(request).settings.allowed_origin_list)
+    allowed.update(runtime_of(request).settings.allowed_origin_list)
     return origin not in allowed
 
 

@@ -25,7 +25,7 @@ from app.auth.keys import secret_key
 from app.auth.models import Role
 from app.auth.passwords import WeakPassword
 from app.auth.ratelimit import LoginLimiter
-from app.deps import IdPath, SessionDep, get_runtime
+from app.deps import IdPath, SessionDep, runtime_of
 from app.errors import AppError
 from app.i18n import SUPPORTED
 from app.web import LANG_COOKIE, render
@@ -42,7 +42,7 @@ class _LoginGuard:
     """One app's login limiter and the signer of its known-device cookies."""
 
     def __init__(self, request: Request) -> None:
-        settings = get_runtime(request).settings
+        settings = runtime_of(request).settings
         self.limiter = LoginLimiter()
         self.signer = URLSafeSerializer(secret_key(settings), salt="kb-known-device")
         self.secure = settings.cookie_secure

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
@@ -113,7 +113,7 @@ def api_search(
     user: ReaderUser,
     access: AccessDep,
     params: Annotated[SearchQuery, Query()],
-) -> SearchOut:
+) -> Response:
     """Passages that best answer ``q``, in any language, best first: by meaning (dense)
     and by words (lexical, the database's full-text index), fused, then reranked when a
     rerank server is configured (on its failure the first-stage order, with a notice).
@@ -123,7 +123,10 @@ def api_search(
     """
     result = params.run(rt, session=session, access=access)
     note_query(request, user, Source.API, result)
-    return search_out(rt, result, session=session)
+    # The JSON written here, in this thread: a returned model would be checked against
+    # ``response_model`` again, in a further trip through the threadpool.
+    body = search_out(rt, result, session=session).model_dump_json()
+    return Response(body, media_type="application/json")
 
 
 def search_out(rt: Runtime, result: SearchResult, *, session: Session) -> SearchOut:

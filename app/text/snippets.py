@@ -13,8 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import numpy as np
-
 from app.text.highlight import ELLIPSIS, snippet
 from app.text.sentences import split_sentences
 
@@ -23,6 +21,7 @@ Span = tuple[int, int]
 SNIPPET_CHARS = 300
 _GAP = f" {ELLIPSIS} "
 _SPACE_RUN = re.compile(r"\s+")
+_LONG_SPACE_RUN = re.compile(r"\s{2,}")
 _STOPS = frozenset(".!?。！？;；")
 
 
@@ -73,19 +72,26 @@ def best_snippet(
 def _squash(text: str) -> tuple[str, list[int]]:
     """``text`` with each whitespace run as one space, and where each offset went.
 
-    Vectorised over whitespace runs (a passage has a few hundred), not a loop per
-    character: the Search page squashes every hit's whole passage."""
-    kept = np.ones(len(text), dtype=np.int64)
-    for run in _SPACE_RUN.finditer(text):
-        kept[run.start() + 1 : run.end()] = 0  # a run keeps its first character, as " "
-    # Each offset moves to the number of characters kept before it; an offset inside a
-    # run lands at the run's end (its space is before it).
-    where = np.concatenate((np.cumsum(kept) - kept, [int(kept.sum())]))
+    Offsets move only at runs of two or more characters (a passage has a handful; a lone
+    new line becomes a space in place), so the map is built a run at a time from ranges,
+    not a loop per character: the API and the Search page squash every hit's passage."""
     squashed = _SPACE_RUN.sub(" ", text)
+    where: list[int] = []
+    shift = done = 0
+    for run in _LONG_SPACE_RUN.finditer(text):
+        start, end = run.span()
+        where.extend(range(done - shift, start + 1 - shift))
+        # An offset inside a run lands at the run's end (its space is before it).
+        where.extend([start + 1 - shift] * (end - start - 1))
+        shift += end - start - 1
+        done = end
+    where.extend(range(done - shift, len(text) + 1 - shift))
     # Leading and trailing space go; offsets shift with them.
-    lead = len(squashed) - len(squashed.lstrip())
     body = squashed.strip()
-    return body, np.clip(where - lead, 0, len(body)).tolist()
+    lead = len(squashed) - len(squashed.lstrip())
+    if lead or len(body) != len(squashed):
+        where = [min(max(w - lead, 0), len(body)) for w in where]
+    return body, where
 
 
 def _merge(spans: list[Span]) -> list[Span]:

@@ -886,7 +886,7 @@ class IndexManager:
         try:
             terms = idx.terms
             if terms is not None and terms.wants_compaction():
-                terms.compact()  # one segment on disk where possible
+                terms.compact()  # fewer segments on disk
             with idx.sync_lock:
                 index, meta = idx.frozen()
                 terms = idx.terms
@@ -1008,6 +1008,8 @@ class IndexManager:
             # which apply every id changed since the index's version to it too.
             idx.terms = loaded
         self.stats.term_loads += 1
+        if loaded.wants_compaction():  # segments the change log added, or a snapshot's
+            self._want_terms(idx)
         return True
 
     def build_terms(self, idx: CollectionIndex) -> bool:

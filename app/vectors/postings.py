@@ -23,7 +23,8 @@ Layout, append-only so that a search reads a consistent :class:`TermView` withou
 - rows: one per chunk added since the build (its id, its number of terms, whether alive);
   a chunk removed is only marked dead, and its row stays until the next build;
 - segments: postings grouped by term. The build makes one, each sync adds a small one for
-  the chunks it added, and :meth:`TermIndex.compact` merges them (in the background);
+  the chunks it added, and :meth:`TermIndex.compact` merges them (in the background):
+  the small ones into one when there are a few, all into one when they have grown;
 - the vocabulary maps a term to its id, and only grows.
 """
 
@@ -55,10 +56,12 @@ IDF_FLOOR = 1e-6
 _MAX_TF = 65535
 # Rows tokenised per step of a build (bounds the temporary arrays).
 _BUILD_BATCH = 20000
-# Merge the segments when there are more than this many, or when those added since the
-# first hold more than 1/_MERGE_SHARE of the postings.
-_MAX_SEGMENTS = 32
+# Merge every segment when those added since the first hold more than 1/_MERGE_SHARE of
+# the postings; short of that, merge the added ones into one when there are more than
+# _MAX_ADDED (cheap: they are small). Each segment costs a lookup per query term: ten
+# small ones doubled the postings' share of a search.
 _MERGE_SHARE = 8
+_MAX_ADDED = 3
 # Rebuild from SQL (renumbering rows) when dead rows outnumber the live ones.
 _DEAD_SHARE = 1.0
 # A lone CJK character (matched as a prefix): the index lists the terms it starts.
@@ -332,25 +335,35 @@ class TermIndex:
             self._view = self._make_view(segments, self._used, live, total)
 
     def wants_compaction(self) -> bool:
+        return self._merge_from() is not None
+
+    def _merge_from(self) -> int | None:
+        """The first segment a merge should take (0: all, 1: those added since the
+        first), or None when none is due."""
         segs = self._view.segments
         if len(segs) <= 1:
-            return False
+            return None
         added = sum(s.size for s in segs[1:])
-        return len(segs) > _MAX_SEGMENTS or added * _MERGE_SHARE > max(segs[0].size, 1)
+        if added * _MERGE_SHARE > max(segs[0].size, 1):
+            return 0
+        return 1 if len(segs) - 1 > _MAX_ADDED else None
 
     def wants_rebuild(self) -> bool:
         v = self._view
         return (v.n - v.live) > _DEAD_SHARE * max(v.live, 1000)
 
-    def compact(self) -> None:
-        """Merge the segments into one, leaving out dead rows' postings. Runs beside
-        searches and syncs: segments added meanwhile are kept after the merged one."""
+    def compact(self, *, whole: bool = False) -> None:
+        """Merge segments, leaving out dead rows' postings: all of them into one when
+        ``whole`` or when the added ones have grown, else the added ones into one when
+        there are many (see :data:`_MERGE_SHARE`). Runs beside searches and syncs:
+        segments added meanwhile are kept after the merged ones."""
         v = self._view
-        if len(v.segments) <= 1:
+        start = 0 if whole else self._merge_from()
+        if start is None or len(v.segments) - start <= 1:
             return
         merged_from = v.segments
         term_parts, row_parts, tf_parts = [], [], []
-        for seg in merged_from:
+        for seg in merged_from[start:]:
             counts = np.diff(seg.ptr)
             term_parts.append(np.repeat(seg.terms, counts))
             row_parts.append(seg.rows)
@@ -363,7 +376,8 @@ class TermIndex:
         with self._publish:
             now = self._view
             later = now.segments[len(merged_from) :]
-            self._view = self._make_view((merged, *later), now.n, now.live, now.total_terms)
+            segments = (*merged_from[:start], merged, *later)
+            self._view = self._make_view(segments, now.n, now.live, now.total_terms)
 
     def freeze(self) -> Frozen:
         """What a snapshot writes, as of the published view (the caller holds the lock
