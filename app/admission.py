@@ -1,4 +1,5 @@
-"""At most ``KB_WEB_THREADS`` requests inside the app at once; the rest wait their turn.
+"""At most ``KB_WEB_THREADS`` requests inside the app at once, and of them at most
+``KB_SEARCH_CONCURRENCY`` searches; the rest wait their turn.
 
 FastAPI runs each sync dependency and the route in the threadpool one after another,
 giving the thread back in between. Without a bound on requests, 128 clients each get as
@@ -8,13 +9,24 @@ could finish wait for connections. Admitting only as many requests as there are 
 (and pool connections for them) means every admitted request can finish; the others
 wait here, cheaply, and are answered 503 with ``Retry-After`` if their turn does not
 come within ``KB_REQUEST_QUEUE_SECONDS``. ``/healthz`` and static files skip the queue.
+
+A search is CPU work under Python's lock: 32 computing at once in one process spend their
+time handing the lock to each other (29 against 23 ms of CPU a search with 4 at once,
+and a worse tail). So the search API and the Search page also take one of
+``KB_SEARCH_CONCURRENCY`` slots (:func:`search_slot`) before they touch a thread; the
+other requests, a streamed answer waiting on its model above all, keep the many threads
+they may need.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
 
 import anyio
+from fastapi import Depends
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -56,3 +68,42 @@ class Admission:
     async def _busy(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = answer(Request(scope, receive), Unavailable(BUSY))
         await response(scope, receive, send)
+
+
+class Slots:
+    """At most ``limit`` holders at once, first come first served; waiting costs no
+    thread. Past ``wait_s`` of waiting: :class:`Unavailable` (503, ``Retry-After``)."""
+
+    def __init__(self, limit: int, wait_s: float) -> None:
+        self.limit = limit
+        self.wait_s = wait_s
+        self._free: anyio.Semaphore | None = None  # of the running event loop, as above
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        if self._free is None:
+            self._free = anyio.Semaphore(self.limit)
+        with anyio.move_on_after(self.wait_s) as waited:
+            await self._free.acquire()
+        if waited.cancelled_caught:
+            log.warning("no search slot free in %.0f s", self.wait_s)
+            raise Unavailable(BUSY)
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+async def search_slot(request: Request) -> AsyncIterator[None]:
+    """A dependency the search routes declare first: one of the process's search slots,
+    held while the route runs. A page without a question computes nothing and skips it."""
+    if request.url.path == "/" and not request.query_params.get("q"):
+        yield
+        return
+    slots: Slots = request.app.state.search_slots
+    async with slots.hold():
+        yield
+
+
+# Ends with the route's function (before the response is sent).
+SearchSlot = Annotated[None, Depends(search_slot, scope="function")]

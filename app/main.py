@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from swagger_ui_bundle import swagger_ui_path
 
 from app import handlers
-from app.admission import Admission
+from app.admission import Admission, Slots
 from app.answer.routes import router as answer_router
 from app.auth.keys import secret_key
 from app.auth.pages import router as auth_pages
@@ -108,6 +108,7 @@ def create_app(
         telemetry={"auto_configure": False, "tracing": False, "metrics": False, "logs": False},
     )
     app.state.templates = make_templates()
+    app.state.search_slots = Slots(settings.search_concurrency, settings.request_queue_seconds)
     # Inside SessionMiddleware (added after it): it needs the verified session.
     # Innermost: only admitted requests reach the threadpool and the database pool.
     app.add_middleware(Admission, limit=settings.web_threads, wait_s=settings.request_queue_seconds)

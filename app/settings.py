@@ -243,6 +243,14 @@ class Settings(BaseSettings):
         description="requests one web process works on at once (its threadpool); the "
         "database pool is sized from it, so a request never waits for a connection",
     )
+    search_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=512,
+        description="searches (the search API and the Search page) one web process computes "
+        "at once; the rest wait their turn without holding a thread (more at once only "
+        "hand Python's lock around: CPU per search and the slowest searches grow)",
+    )
     db_pool_timeout_seconds: float = Field(
         default=10.0, gt=0, description="past this wait for a database connection: 503"
     )

@@ -50,7 +50,9 @@ popular tag, kind=faq, a language and a doc type, and ``worst`` (the largest p50
 when other work shares the cores; ``loadavg_1m`` says how busy the machine was);
 ``sync_after_ingest_ms``: a 5-chunk document stored through the same store path, then
 the next hybrid search timed (``--sync-rounds`` times; rounds where the periodic index
-snapshot was written inside that search are counted in ``snapshot_saved_in``);
+snapshot was written inside that search are counted in ``snapshot_saved_in``), and the
+same search once more with nothing changed (``same_search_again_p50``; ``added_p50``
+and ``added_max``: what the sync added, per round);
 ``cold_start_s``: a fresh Runtime's (sharing the loaded embedder) first hybrid search with
 the index snapshot present and without it; ``load_peak_rss_mb`` and ``load_s``: a
 subprocess loads the snapshot and reports its peak RSS (VmHWM) above its base;
@@ -441,6 +443,8 @@ def sync_after_ingest(
     first_number: int,
 ) -> dict[str, Any]:
     times: list[float] = []
+    steady: list[float] = []
+    added: list[float] = []
     stages: dict[str, list[float]] = {}
     saved = 0
     for r in range(rounds):
@@ -463,9 +467,17 @@ def sync_after_ingest(
         stages.setdefault("other_ms", []).append(
             2 * result.timings["total_ms"] - sum(result.timings.values())
         )
+        # The same search again, nothing changed since: what the sync added is the
+        # difference (the steady hybrid p50 is over other queries).
+        again = search(rt, query=query, k=10, rerank=False).timings["total_ms"]
+        steady.append(again)
+        added.append(result.timings["total_ms"] - again)
     return {
         "p50": pct(times, 0.5),
         "max": round(max(times), 2),
+        "same_search_again_p50": pct(steady, 0.5),
+        "added_p50": pct(added, 0.5),
+        "added_max": round(max(added), 2),
         "stages_p50": {k: pct(v, 0.5) for k, v in stages.items() if k != "total_ms"},
         "snapshot_saved_in": saved,
         "rounds": rounds,

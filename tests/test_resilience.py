@@ -22,7 +22,7 @@ from app.embedding.registry import EmbedderRegistry
 from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.factories import store_upload
+from tests.factories import settle, store_upload
 from tests.samples import GUIDE_MD
 from tests.tmpfs import fill, needs_root, tmpfs
 
@@ -179,3 +179,32 @@ def test_requests_past_the_thread_count_wait_their_turn_then_get_a_503() -> None
     assert health.status_code == 200 and after.status_code == 200
     assert [r.status_code for r in held] == [200, 200]
     assert most_inside == 3  # two held requests and /healthz; never a third admitted one
+
+
+def test_a_search_waits_for_one_of_the_search_slots(rt: Runtime) -> None:
+    """Searches take one of KB_SEARCH_CONCURRENCY slots before anything else (waiting
+    holds no thread) and get a 503 past the queue's wait; other pages do not need one."""
+    from tests.webclient import login, make_user
+
+    make_user(rt, "root", Role.ADMIN)
+    store_upload(rt, "guide.md", GUIDE_MD.encode())
+    settle(rt)
+    tight = rt.settings.model_copy(update={"search_concurrency": 1, "request_queue_seconds": 0.3})
+    app = create_app(tight, runtime=rt)
+    with TestClient(app) as c:
+        login(c, "root")
+        held = app.state.search_slots.hold()
+        c.portal.call(held.__aenter__)  # the only slot, taken in the app's event loop
+        try:
+            api = c.get("/api/v1/search", params={"q": "backups"})
+            page = c.get("/", params={"q": "backups"})
+            blank = c.get("/")
+            documents = c.get("/documents")
+        finally:
+            c.portal.call(held.__aexit__, None, None, None)
+        assert api.status_code == 503 and api.headers["Retry-After"] == "5"
+        assert "busy" in api.json()["detail"]
+        assert page.status_code == 503
+        assert blank.status_code == 200 and documents.status_code == 200
+        after = c.get("/api/v1/search", params={"q": "backups"})
+        assert after.status_code == 200 and after.json()["results"]

@@ -12,6 +12,7 @@ from markupsafe import Markup
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from app.admission import SearchSlot
 from app.answer.page import WrittenView, stream_request, written_view
 from app.auth.deps import ReaderUser
 from app.collections import service as collections
@@ -164,6 +165,7 @@ def _common(
 @router.get("/")
 def search_page(
     request: Request,
+    _slot: SearchSlot,  # first: a request waiting for it holds nothing else
     rt: RuntimeDep,
     session: SessionDep,
     user: ReaderUser,

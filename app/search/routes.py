@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
+from app.admission import SearchSlot
 from app.auth.deps import ReaderUser
 from app.collections.deps import AccessDep
 from app.deps import RuntimeDep, SessionDep
@@ -108,6 +109,7 @@ class SearchOut(BaseModel):
 @router.get("/api/v1/search", response_model=SearchOut)
 def api_search(
     request: Request,
+    _slot: SearchSlot,  # first: a request waiting for it holds nothing else
     rt: RuntimeDep,
     session: SessionDep,
     user: ReaderUser,
