@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Engine,
+    MetaData,
+    any_,
+    create_engine,
+    event,
+    literal,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from app.filemodes import private_sqlite
@@ -66,6 +76,15 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) ->
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, **pool)
+
+
+def ids_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column IN ids``. On PostgreSQL one array parameter (``= ANY``): the statement's
+    text is the same for any number of ids, so psycopg prepares it once, and no
+    parameter per id is rendered, sent and parsed."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(ColumnElement[bool], column == any_(literal(list(ids), ARRAY(BigInteger))))
+    return cast(ColumnElement[bool], column.in_(list(ids)))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -19,7 +19,8 @@ class CollectionError(Conflict, ValueError):
 
 
 def get_by_name(session: Session, name: str) -> Collection:
-    col = session.scalars(select(Collection).where(Collection.name == name)).first()
+    stmt = select(Collection).where(Collection.name == name).execution_options(**_FRESH)
+    col = session.scalars(stmt).first()
     if col is None:
         raise CollectionNotFound("no collection named {name!r}", name=name)
     return col
@@ -32,15 +33,22 @@ def get(session: Session, collection_id: int) -> Collection:
     return col
 
 
+# The rows as they are now, also for collections this session loaded before: a search
+# syncs its indexes to the versions read here (IndexManager.get's ``current``).
+_FRESH = {"populate_existing": True}
+
+
 def list_all(session: Session) -> list[Collection]:
-    return list(session.scalars(select(Collection).order_by(Collection.name)))
+    stmt = select(Collection).order_by(Collection.name).execution_options(**_FRESH)
+    return list(session.scalars(stmt))
 
 
 def get_or_create(
     session: Session, *, name: str, spec: EmbedderSpec, description: str = ""
 ) -> Collection:
     """The named collection; a new one records ``spec`` as its embedding model."""
-    col = session.scalars(select(Collection).where(Collection.name == name)).first()
+    stmt = select(Collection).where(Collection.name == name).execution_options(**_FRESH)
+    col = session.scalars(stmt).first()
     if col is not None:
         return col
     col = Collection(

@@ -24,6 +24,7 @@ from app.collections import service as collections_service
 from app.collections.access import EVERYTHING, Access
 from app.collections.models import Collection
 from app.collections.service import CollectionNotFound
+from app.db import ids_in
 from app.documents.models import Chunk, ChunkKind, Document, DocumentStatus, DocumentTag
 from app.embedding.base import EmbedderError, EmbedderInputError, Vectors
 from app.errors import Invalid, Unavailable
@@ -463,7 +464,7 @@ def _term_views(
     views: list[tuple[TermView, npt.NDArray[np.int64] | None]] = []
     missing = False
     for col in cols:
-        index = synced.get(col.id) or rt.indexes.get(session, col)
+        index = synced.get(col.id) or rt.indexes.get(session, col, current=True)
         view = rt.indexes.term_view(index)  # asks for a build when it is worth one
         if view is None:
             missing = True
@@ -497,7 +498,7 @@ def _dense(
         t1 = time.perf_counter()
         qvec = _embed_query(rt, lead.embedder, query, lead.query_instruction)
         t2 = time.perf_counter()
-        indexes = [rt.indexes.get(session, c) for c in cols]
+        indexes = [rt.indexes.get(session, c, current=True) for c in cols]
         if all((ix.meta.model, ix.meta.dim) == (lead.model, len(qvec)) for ix in indexes):
             break
         # A collection switched models between reading it and syncing its index: read
@@ -669,25 +670,37 @@ def facet_filter(filters: SearchFilters) -> FacetFilter:
 
 
 def _chunk_rows(session: Session, ids: Sequence[int]) -> list[Any]:
-    """The columns a hit shows of these chunks (the enabled ones). Only those: whole ORM
-    rows would carry each chunk's vectors and terms, and each document's tags in a
-    further query."""
-    return list(
-        session.execute(
-            select(
-                Chunk.id,
-                Chunk.document_id,
-                Chunk.collection_id,
-                Chunk.language,
-                Chunk.heading_path,
-                Chunk.text,
-                Chunk.page_start,
-                Chunk.page_end,
-                Chunk.kind,
-                Chunk.question,
-            ).where(Chunk.id.in_(list(ids)), Chunk.disabled.is_(False))
-        ).all()
+    """The columns a hit shows of these chunks and their documents: enabled chunks of
+    ready documents only. Only those columns: whole ORM rows would carry each chunk's
+    vectors and terms, and each document's tags in a further query."""
+    stmt = (
+        select(
+            Chunk.id,
+            Chunk.document_id,
+            Chunk.collection_id,
+            Chunk.language,
+            Chunk.heading_path,
+            Chunk.text,
+            Chunk.page_start,
+            Chunk.page_end,
+            Chunk.kind,
+            Chunk.question,
+            Document.filename,
+            Document.title,
+            Document.doc_type,
+            Document.language.label("document_language"),
+        )
+        .join(Document, Document.id == Chunk.document_id)
+        .where(
+            ids_in(session, Chunk.id, ids),
+            Chunk.disabled.is_(False),
+            # Compared as an expression, so no index of it is usable: without planner
+            # statistics SQLite would start from the status index and walk every ready
+            # document's chunks instead of looking the ids up.
+            Document.status.concat("") == DocumentStatus.READY.value,
+        )
     )
+    return list(session.execute(stmt).all())
 
 
 def _load_hits(
@@ -703,39 +716,22 @@ def _load_hits(
     (:func:`_chunk_rows`) when the caller read them already."""
     if not scored:
         return []
-    # Chunk ids first (primary key), then their documents (primary key): one query with
-    # a join let SQLite start from the documents' status index and walk every ready
-    # document's chunks.
-    wanted = {cid for cid, _ in scored}
     if rows is None:
         rows = _chunk_rows(session, [cid for cid, _ in scored])
-    chunks = [r for r in rows if r.id in wanted]
-    docs = {
-        row.id: row
-        for row in session.execute(
-            select(
-                Document.id, Document.filename, Document.title, Document.doc_type, Document.language
-            ).where(
-                Document.id.in_(sorted({c.document_id for c in chunks})),
-                Document.status == DocumentStatus.READY,
-            )
-        )
-    }
-    by_id = {c.id: c for c in chunks if c.document_id in docs and c.collection_id in names}
+    by_id = {r.id: r for r in rows if r.collection_id in names}
     hits = []
     for cid, score in scored:
         chunk = by_id.get(cid)
         if chunk is None:  # deleted since the index was synced
             continue
-        doc = docs[chunk.document_id]
         hits.append(
             SearchHit(
                 chunk_id=chunk.id,
-                document_id=doc.id,
-                file=doc.filename,
-                title=display_title(doc.title, doc.filename),
-                doc_type=doc.doc_type,
-                language=chunk.language or doc.language,
+                document_id=chunk.document_id,
+                file=chunk.filename,
+                title=display_title(chunk.title, chunk.filename),
+                doc_type=chunk.doc_type,
+                language=chunk.language or chunk.document_language,
                 heading_path=list(chunk.heading_path or []),
                 text=chunk.text,
                 page_start=chunk.page_start,
