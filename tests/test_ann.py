@@ -23,7 +23,7 @@ from app.db import make_engine, make_sessionmaker, transaction, upgrade
 from app.documents.models import Chunk, Document
 from app.documents.service import delete_document
 from app.settings import Settings
-from app.vectors.index import AnnPolicy, IndexManager, bytes_to_vectors, vector_to_bytes
+from app.vectors.index import EXACT, AnnPolicy, IndexManager, bytes_to_vectors, vector_to_bytes
 
 DIM = 32
 CENTRES = 40
@@ -247,3 +247,44 @@ def test_small_collections_stay_exact(sessions: sessionmaker[Session], settings:
         idx = manager.get(s, col)
     assert not manager._train_if_due(idx)
     assert not idx.is_ivf
+
+
+@pytest.mark.parametrize("policy", [EXACT, POLICY], ids=["exact", "ivf"])
+def test_a_large_mapped_index_is_copied_for_its_first_change_in_the_background(
+    sessions: sessionmaker[Session], settings: Settings, policy: AnnPolicy
+) -> None:
+    """A change to an index mapped from its snapshot needs an owned copy of it. Past
+    ``own_inline_bytes`` the sync leaves that copy to the background thread (searches go
+    on with the snapshot meanwhile), which then applies the change."""
+    rng = np.random.default_rng(17)
+    centres = rng.standard_normal((CENTRES, DIM)).astype(np.float32)
+    cid, col = _collection(sessions)
+    for _ in range(4):
+        _add_doc(sessions, cid, _clustered(rng, centres, 500))
+    first = IndexManager(settings.index_dir, sessions=sessions, ann=policy)
+    with sessions() as s:
+        first.get(s, col)
+    first.close()
+
+    manager = IndexManager(settings.index_dir, sessions=sessions, ann=policy)
+    manager.own_inline_bytes = 0  # every copy in the background
+    try:
+        with sessions() as s:
+            idx = manager.get(s, col)
+        before = sorted(idx.ids())
+        assert idx.mapped and before == _sql_state(sessions, cid)[0].tolist()
+        _add_doc(sessions, cid, _clustered(rng, centres, 20))
+        with sessions() as s:
+            assert manager.get(s, col) is idx  # answered at once, from the snapshot
+        deadline = time.monotonic() + 60
+        while idx.mapped and time.monotonic() < deadline:
+            time.sleep(0.02)
+        deadline = time.monotonic() + 60
+        want = _sql_state(sessions, cid)[0].tolist()
+        while sorted(idx.ids()) != want and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not idx.mapped and sorted(idx.ids()) == want and len(want) == len(before) + 20
+        with sessions() as s:
+            assert manager.check(s, cid) == 0  # the full diff agrees
+    finally:
+        manager.close()

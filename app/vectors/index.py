@@ -210,22 +210,25 @@ class CollectionIndex:
         return found
 
     def _own(self) -> None:
-        """Replace a mapped (read-only) index by an owned copy, block by block."""
-        if not self.mapped:
-            return
+        """Replace a mapped (read-only) index by an owned copy (the caller holds
+        ``lock``)."""
+        if self.mapped:
+            self.index, self.mapped = self.owned_copy(), False
+
+    def owned_copy(self) -> Any:
+        """An owned copy of the mapped index, read beside searches (the mapped file is
+        never written): from the snapshot's data file when it is still there, else block
+        by block from memory."""
         if self.source is not None:
             try:
                 owned_read = faiss.read_index(str(self.source))
             except RuntimeError:  # removed by a newer snapshot meanwhile: copy from memory
                 owned_read = None
             if owned_read is not None and int(owned_read.ntotal) == self.count():
-                self.index, self.mapped = owned_read, False
-                return
+                return owned_read
         if self.is_ivf:
             # A clone of a mapped IVF index still views the file; a round trip owns it.
-            self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
-            self.mapped = False
-            return
+            return faiss.deserialize_index(faiss.serialize_index(self.index))
         flat = faiss.downcast_index(self.index.index)
         ids = self.id_array()
         owned = _new_index(self.meta.dim)
@@ -233,8 +236,11 @@ class CollectionIndex:
         for start in range(0, n, _COPY_BLOCK):
             stop = min(n, start + _COPY_BLOCK)
             owned.add_with_ids(flat.reconstruct_n(start, stop - start), ids[start:stop])
-        self.index = owned
-        self.mapped = False
+        return owned
+
+    def nbytes(self) -> int:
+        """About what the vectors take (what owning a mapped index copies)."""
+        return self.count() * self.meta.dim * 4
 
     def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
         if len(ids):
@@ -574,6 +580,11 @@ class IndexManager:
         # The same for the sentence files.
         self._sentences_wanted: dict[int, CollectionIndex] = {}
         self._sentences_load_tried: set[int] = set()
+        # Mapped indexes a change is waiting for: the background thread copies them into
+        # memory, then applies the change. Up to ``own_inline_bytes`` the sync copies
+        # inline instead (a 1M-chunk index is 2 GB: its copy took 165 ms of a request).
+        self._owns_wanted: dict[int, CollectionIndex] = {}
+        self.own_inline_bytes = 64 * 2**20
         # Held while a search loads either of them (searches arriving meanwhile wait).
         self._first_load_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -664,6 +675,11 @@ class IndexManager:
         if row is None:
             row = self._probe(session, collection.id)
         if row is None or row.version <= idx.version:
+            return False
+        if idx.mapped and idx.nbytes() > self.own_inline_bytes and self.sessions is not None:
+            # Searches go on with the snapshot's version until the copy is made; their
+            # hits are read from SQL, so nothing deleted meanwhile is shown.
+            self._want(self._owns_wanted, idx)
             return False
         with idx.sync_lock:
             if row.version <= idx.version:
@@ -862,6 +878,7 @@ class IndexManager:
                     not due
                     and not self._terms_wanted
                     and not self._sentences_wanted
+                    and not self._owns_wanted
                     and not self._stopping
                     and not self._maintenance_due()
                 ):
@@ -873,8 +890,12 @@ class IndexManager:
                 self._terms_wanted.clear()
                 wanted_sentences = list(self._sentences_wanted.values())
                 self._sentences_wanted.clear()
+                wanted_owns = list(self._owns_wanted.values())
+                self._owns_wanted.clear()
                 self._busy = True
             try:
+                for idx in wanted_owns:
+                    self._own_and_sync(idx)
                 for idx in wanted:
                     self._refresh_terms(idx)
                 for idx in wanted_sentences:
@@ -966,6 +987,23 @@ class IndexManager:
 
     def _want_terms(self, idx: CollectionIndex) -> None:
         self._want(self._terms_wanted, idx)
+
+    def _own_and_sync(self, idx: CollectionIndex) -> None:
+        """Copy a mapped index into memory beside searches, swap the copy in, and apply
+        the changes its syncs left waiting (the background thread)."""
+        assert self.sessions is not None
+        if idx.mapped:
+            owned = idx.owned_copy()
+            # No change reaches a mapped index (syncs wait for this); a retrain that
+            # replaced it meanwhile leaves nothing to swap, but the changes still wait.
+            with idx.sync_lock, idx.lock:
+                if idx.mapped:
+                    idx.index, idx.mapped = owned, False
+        cid = idx.meta.collection_id
+        with self.sessions() as s:
+            collection = s.get(Collection, cid)
+            if collection is not None:
+                self.sync(s, collection, idx)
 
     def _want(self, queue: dict[int, CollectionIndex], idx: CollectionIndex) -> None:
         """Queue ``idx`` for the background thread (postings or sentence file)."""
