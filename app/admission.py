@@ -96,8 +96,9 @@ class Slots:
 
 async def search_slot(request: Request) -> AsyncIterator[None]:
     """A dependency the search routes declare first: one of the process's search slots,
-    held while the route runs. A page without a question computes nothing and skips it."""
-    if request.url.path == "/" and not request.query_params.get("q"):
+    held while the route runs. A request without a question searches nothing (the Search
+    page's empty form; the API answers 422) and skips it."""
+    if not request.query_params.get("q"):
         yield
         return
     slots: Slots = request.app.state.search_slots
