@@ -478,6 +478,7 @@ def sync_after_ingest(
         "same_search_again_p50": pct(steady, 0.5),
         "added_p50": pct(added, 0.5),
         "added_max": round(max(added), 2),
+        "added_per_round": [round(a, 1) for a in added],
         "stages_p50": {k: pct(v, 0.5) for k, v in stages.items() if k != "total_ms"},
         "snapshot_saved_in": saved,
         "rounds": rounds,
