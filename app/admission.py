@@ -38,60 +38,65 @@ log = logging.getLogger(__name__)
 _EXEMPT = ("/healthz", "/static/", "/static-docs/")
 
 
-class Admission:
-    def __init__(self, app: ASGIApp, *, limit: int, wait_s: float) -> None:
-        self.app = app
-        self.limit = limit
-        self.wait_s = wait_s
-        # Created on the first request: a semaphore belongs to the running event loop.
-        self._slots: anyio.Semaphore | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or str(scope.get("path", "")).startswith(_EXEMPT):
-            await self.app(scope, receive, send)
-            return
-        if self._slots is None:
-            self._slots = anyio.Semaphore(self.limit)
-        with anyio.move_on_after(self.wait_s) as waited:
-            await self._slots.acquire()
-        if waited.cancelled_caught:
-            log.warning(
-                "%s %s: no request slot free in %.0f s", scope["method"], scope["path"], self.wait_s
-            )
-            await self._busy(scope, receive, send)
-            return
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self._slots.release()
-
-    async def _busy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = answer(Request(scope, receive), Unavailable(BUSY))
-        await response(scope, receive, send)
-
-
 class Slots:
     """At most ``limit`` holders at once, first come first served; waiting costs no
-    thread. Past ``wait_s`` of waiting: :class:`Unavailable` (503, ``Retry-After``)."""
+    thread. :meth:`hold` raises :class:`Unavailable` (503, ``Retry-After``) past
+    ``wait_s`` of waiting."""
 
-    def __init__(self, limit: int, wait_s: float) -> None:
+    def __init__(self, limit: int, wait_s: float, *, name: str) -> None:
         self.limit = limit
         self.wait_s = wait_s
-        self._free: anyio.Semaphore | None = None  # of the running event loop, as above
+        self.name = name
+        # Created on first use: a semaphore belongs to the running event loop.
+        self._free: anyio.Semaphore | None = None
 
-    @asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
+    async def take(self) -> bool:
+        """One slot, or False when none came free within ``wait_s``."""
         if self._free is None:
             self._free = anyio.Semaphore(self.limit)
         with anyio.move_on_after(self.wait_s) as waited:
             await self._free.acquire()
         if waited.cancelled_caught:
-            log.warning("no search slot free in %.0f s", self.wait_s)
+            log.warning("no %s slot free in %.0f s", self.name, self.wait_s)
+            return False
+        return True
+
+    def give(self) -> None:
+        assert self._free is not None
+        self._free.release()
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        if not await self.take():
             raise Unavailable(BUSY)
         try:
             yield
         finally:
-            self._free.release()
+            self.give()
+
+
+class Admission:
+    def __init__(self, app: ASGIApp, *, limit: int, wait_s: float) -> None:
+        self.app = app
+        self.slots = Slots(limit, wait_s, name="request")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith(_EXEMPT):
+            await self.app(scope, receive, send)
+            return
+        # Out here an exception would not reach the app's handlers: answer it directly.
+        if not await self.slots.take():
+            log.warning("%s %s: answered busy", scope["method"], scope["path"])
+            await self._busy(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.slots.give()
+
+    async def _busy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = answer(Request(scope, receive), Unavailable(BUSY))
+        await response(scope, receive, send)
 
 
 async def search_slot(request: Request) -> AsyncIterator[None]:

@@ -108,7 +108,9 @@ def create_app(
         telemetry={"auto_configure": False, "tracing": False, "metrics": False, "logs": False},
     )
     app.state.templates = make_templates()
-    app.state.search_slots = Slots(settings.search_concurrency, settings.request_queue_seconds)
+    app.state.search_slots = Slots(
+        settings.search_concurrency, settings.request_queue_seconds, name="search"
+    )
     # Inside SessionMiddleware (added after it): it needs the verified session.
     # Innermost: only admitted requests reach the threadpool and the database pool.
     app.add_middleware(Admission, limit=settings.web_threads, wait_s=settings.request_queue_seconds)
