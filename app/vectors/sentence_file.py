@@ -40,6 +40,7 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import ids_in
 from app.documents.models import ChunkSentences
 from app.vectors.files import HASH_BLOCK, file_sha256, fsync_dir, publish_json
 
@@ -76,7 +77,7 @@ def _blobs(session: Session, chunk_ids: Sequence[int], model: str) -> list[Any]:
     return list(
         session.execute(
             select(ChunkSentences.chunk_id, ChunkSentences.vectors).where(
-                ChunkSentences.chunk_id.in_(list(chunk_ids)), ChunkSentences.model == model
+                ids_in(session, ChunkSentences.chunk_id, chunk_ids), ChunkSentences.model == model
             )
         ).all()
     )
