@@ -180,7 +180,7 @@ def test_large_collection_gets_an_ivf_index_within_the_recall_bound(
     _add_doc(sessions, cid, _clustered(rng, centres, 20))
     with sessions() as s:
         loaded = fresh.get(s, col)
-    assert not loaded.mapped
+    assert loaded.mapped and loaded.delta is not None and loaded.delta.ntotal == 20
     assert sorted(loaded.ids()) == _sql_state(sessions, cid)[0].tolist()
 
 
@@ -250,41 +250,59 @@ def test_small_collections_stay_exact(sessions: sessionmaker[Session], settings:
 
 
 @pytest.mark.parametrize("policy", [EXACT, POLICY], ids=["exact", "ivf"])
-def test_a_large_mapped_index_is_copied_for_its_first_change_in_the_background(
+def test_a_mapped_index_takes_changes_without_a_copy_and_maps_its_next_snapshot(
     sessions: sessionmaker[Session], settings: Settings, policy: AnnPolicy
 ) -> None:
-    """A change to an index mapped from its snapshot needs an owned copy of it. Past
-    ``own_inline_bytes`` the sync leaves that copy to the background thread (searches go
-    on with the snapshot meanwhile), which then applies the change."""
+    """A change to an index mapped from its snapshot lands in an owned delta (added
+    vectors) and an exclusion list (removed ids): the mapping stays, searches see the
+    change at once. The next save maps the file it wrote in their place; a second process
+    at the same version maps that same file instead of writing its own."""
     rng = np.random.default_rng(17)
     centres = rng.standard_normal((CENTRES, DIM)).astype(np.float32)
     cid, col = _collection(sessions)
-    for _ in range(4):
-        _add_doc(sessions, cid, _clustered(rng, centres, 500))
+    docs = [_add_doc(sessions, cid, _clustered(rng, centres, 500)) for _ in range(4)]
     first = IndexManager(settings.index_dir, sessions=sessions, ann=policy)
     with sessions() as s:
-        first.get(s, col)
+        first._train_if_due(first.get(s, col))  # the snapshot is of the policy's type
     first.close()
 
-    manager = IndexManager(settings.index_dir, sessions=sessions, ann=policy)
-    manager.own_inline_bytes = 0  # every copy in the background
+    # Saves only when asked (flush), so the test decides when each process writes.
+    a = IndexManager(settings.index_dir, sessions=sessions, ann=policy, snapshot_every_s=3600)
+    b = IndexManager(settings.index_dir, sessions=sessions, ann=policy, snapshot_every_s=3600)
     try:
         with sessions() as s:
-            idx = manager.get(s, col)
-        before = sorted(idx.ids())
-        assert idx.mapped and before == _sql_state(sessions, cid)[0].tolist()
-        _add_doc(sessions, cid, _clustered(rng, centres, 20))
+            idx = a.get(s, col)
+            other = b.get(s, col)
+        assert idx.mapped and other.mapped and idx.source == other.source
+        added = _add_doc(sessions, cid, _clustered(rng, centres, 20))
+        with transaction(sessions) as s:
+            gone = s.get_one(Document, docs[1])
+            removed = sorted(s.scalars(select(Chunk.id).where(Chunk.document_id == docs[1])))
+            delete_document(s, gone)
         with sessions() as s:
-            assert manager.get(s, col) is idx  # answered at once, from the snapshot
-        deadline = time.monotonic() + 60
-        while idx.mapped and time.monotonic() < deadline:
-            time.sleep(0.02)
-        deadline = time.monotonic() + 60
+            assert a.get(s, col) is idx and b.get(s, col) is other
+            new_ids = list(s.scalars(select(Chunk.id).where(Chunk.document_id == added)))
+            new_vec = bytes_to_vectors([s.get_one(Chunk, new_ids[0]).vector], DIM)[0]
         want = _sql_state(sessions, cid)[0].tolist()
-        while sorted(idx.ids()) != want and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not idx.mapped and sorted(idx.ids()) == want and len(want) == len(before) + 20
+        for i in (idx, other):
+            assert i.mapped and i.delta is not None and i.delta.ntotal == 20
+            assert len(i.removed) == 500 and sorted(i.ids()) == want
+        assert idx.search(new_vec, 1)[0][0] == new_ids[0]
+        for q in bytes_to_vectors(_clustered(rng, centres, 20), DIM):
+            assert not {h for h, _ in idx.search(q, 50)} & set(removed)
         with sessions() as s:
-            assert manager.check(s, cid) == 0  # the full diff agrees
+            assert a.check(s, cid) == 0  # the full diff agrees
+
+        a.flush()  # writes the new version and maps it
+        assert idx.mapped and idx.delta is None and len(idx.removed) == 0
+        assert idx.source is not None and a.stats.remaps == 1
+        assert sorted(idx.ids()) == want and idx.search(new_vec, 1)[0][0] == new_ids[0]
+        pattern = f"collection-{cid}-v*.kbidx"
+        written = sorted(p.name for p in settings.index_dir.glob(pattern))
+        b.flush()  # the same version is on disk: mapped, not written again
+        assert other.source == idx.source and other.delta is None and b.stats.remaps == 1
+        assert sorted(p.name for p in settings.index_dir.glob(pattern)) == written
+        assert sorted(other.ids()) == want and other.is_ivf == (policy is POLICY)
     finally:
-        manager.close()
+        a.close()
+        b.close()

@@ -102,7 +102,7 @@ def test_an_edited_chunk_is_found_by_its_new_text_at_once(
         col = rt.collection(s)
         idx = rt.indexes.get(s, col)
         stored = bytes_to_vectors([chunk.vector], col.dim)[0]
-        in_index = idx.index.reconstruct(int(chunk.id))
+        in_index = idx.reconstruct(int(chunk.id))
         assert np.allclose(stored, in_index, atol=1e-3)
         expected = rt.embedders.get(col.embedder).embed_documents([f"Handbook > Parking\n\n{NEW}"])[
             0

@@ -138,7 +138,7 @@ def _sql_state(sessions: sessionmaker[Session], cid: int) -> dict[int, np.ndarra
 
 
 def _index_state(idx: CollectionIndex) -> dict[int, np.ndarray]:
-    return {i: idx.index.reconstruct(i) for i in idx.ids()}
+    return {i: idx.reconstruct(i) for i in idx.ids()}
 
 
 def _sync(manager: IndexManager, sessions: sessionmaker[Session], cid: int) -> CollectionIndex:

@@ -12,9 +12,11 @@ manager, never on a request path: a FAISS file (``faiss.write_index``) renamed i
 then a small JSON sidecar naming it, with the version it covers and its size and sha256,
 renamed over the previous one. A reader that trusts only the sidecar therefore never sees
 a half-written file. Loading maps the vectors (``IO_FLAG_MMAP_IFC``: no copy, and the
-pages are shared by every process on the host) until the first change, which makes an
-owned copy. A missing, stale or corrupt snapshot is rebuilt or brought up to date from
-SQL, never by re-embedding.
+pages are shared by every process on the host); a change to a mapped index excludes the
+ids it removes and adds to a small owned delta index (see CollectionIndex), and after
+each save the process maps the file it wrote, or the one another process wrote at the
+same version, in place of both. A missing, stale or corrupt snapshot is rebuilt or
+brought up to date from SQL, never by re-embedding.
 
 Index type by size (``AnnPolicy``): a collection's index is exact (``IndexFlatIP`` under
 an id map) until it holds ``min_vectors`` vectors; then the background thread trains an
@@ -136,21 +138,144 @@ def _new_ivf(dim: int, nlist: int, encoding: str) -> Any:
     return index
 
 
-class CollectionIndex:
-    """Exact inner-product search over one collection's normalised vectors.
+class _Removed:
+    """Ids removed from a mapped index (FAISS cannot change a mapped file), sorted, with a
+    selector that excludes them; replaced whole on each change, so a search can hold one
+    without a lock."""
 
-    ``lock`` guards the FAISS object for searches and changes (held only for the FAISS
+    def __init__(self, ids: npt.NDArray[np.int64]) -> None:
+        self.ids = ids
+        self._batch = faiss.IDSelectorBatch(ids) if len(ids) else None
+        self.excluding = None if self._batch is None else faiss.IDSelectorNot(self._batch)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def with_(self, more: npt.NDArray[np.int64]) -> _Removed:
+        return _Removed(np.union1d(self.ids, more).astype(np.int64, copy=False))
+
+
+_NONE_REMOVED = _Removed(np.zeros(0, np.int64))
+
+
+def _base_ids(index: Any) -> npt.NDArray[np.int64]:
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
+    lists: Any = ivf.invlists
+    parts = [
+        faiss.rev_swig_ptr(lists.get_ids(i), size).copy()
+        for i in range(lists.nlist)
+        if (size := lists.list_size(i))
+    ]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def _holds(index: Any, i: int) -> bool:
+    try:
+        index.reconstruct(int(i))  # the id map's hash lookup
+    except RuntimeError:
+        return False
+    return True
+
+
+def _owned_copy(index: Any, source: Path | None, dim: int) -> Any:
+    """An owned copy of a mapped index, read beside searches (the mapped file is never
+    written): from the snapshot's data file when it is still there, else block by block
+    from memory."""
+    if source is not None:
+        try:
+            owned_read = faiss.read_index(str(source))
+        except RuntimeError:  # removed by a newer snapshot meanwhile: copy from memory
+            owned_read = None
+        if owned_read is not None and int(owned_read.ntotal) == int(index.ntotal):
+            return owned_read
+    if faiss.try_extract_index_ivf(index) is not None:
+        # A clone of a mapped IVF index still views the file; a round trip owns it.
+        return faiss.deserialize_index(faiss.serialize_index(index))
+    flat = faiss.downcast_index(index.index)
+    ids = _base_ids(index)
+    owned = _new_index(dim)
+    n = int(index.ntotal)
+    for start in range(0, n, _COPY_BLOCK):
+        stop = min(n, start + _COPY_BLOCK)
+        owned.add_with_ids(flat.reconstruct_n(start, stop - start), ids[start:stop])
+    return owned
+
+
+def _remove_from(index: Any, arr: npt.NDArray[np.int64]) -> None:
+    # An IVF index's hashtable direct map removes only by an explicit array.
+    ivf = faiss.try_extract_index_ivf(index) is not None
+    index.remove_ids(faiss.IDSelectorArray(arr) if ivf else faiss.IDSelectorBatch(arr))
+
+
+def _merge(
+    hits: list[tuple[int, float]], ids: npt.NDArray[np.int64], scores: Any, k: int
+) -> list[tuple[int, float]]:
+    """The best ``k`` of two result lists, each id once (an id re-added while a search
+    read the previous exclusions could come from both)."""
+    both = hits + [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i != -1]
+    both.sort(key=lambda h: -h[1])
+    seen: set[int] = set()
+    out: list[tuple[int, float]] = []
+    for i, s in both:
+        if i not in seen:
+            seen.add(i)
+            out.append((i, s))
+    return out[:k]
+
+
+@dataclass(frozen=True)
+class FrozenIndex:
+    """What a snapshot writes, taken under ``sync_lock``: a mapped base (never changed in
+    place) with the ids removed from it and an owned copy of the vectors added since, or
+    an owned copy of the whole index. :meth:`whole` merges them outside the lock."""
+
+    base: Any
+    meta: IndexMeta
+    mapped: bool = False
+    source: Path | None = None
+    removed: npt.NDArray[np.int64] | None = None
+    added: Any | None = None
+
+    def whole(self) -> Any:
+        if self.removed is None and self.added is None:
+            return self.base
+        merged = _owned_copy(self.base, self.source, self.meta.dim)
+        if self.removed is not None and len(self.removed):
+            _remove_from(merged, self.removed)
+        if self.added is not None and self.added.ntotal:
+            merged.add_with_ids(
+                self.added.index.reconstruct_n(0, self.added.ntotal), _base_ids(self.added)
+            )
+        return merged
+
+
+class CollectionIndex:
+    """Inner-product search over one collection's normalised vectors.
+
+    A snapshot's vectors are mapped from its file (the processes of a host share the
+    pages) and FAISS cannot change them: while ``mapped``, a change removes ids by
+    excluding them from the mapped index's searches (``removed``) and adds vectors to a
+    small owned exact index (``delta``); a search asks both. The next snapshot this
+    process writes (or finds written at its version) is mapped in their place, so the
+    delta holds at most the changes of one snapshot interval and no process ever copies
+    the whole index to take a change.
+
+    ``lock`` guards the FAISS objects for searches and changes (held only for the FAISS
     calls); ``sync_lock`` lets one thread at a time prepare a change (the SQL reads happen
     under it, not under ``lock``) or take a snapshot copy."""
 
     def __init__(self, meta: IndexMeta, index: Any | None = None, *, mapped: bool = False) -> None:
         self.meta = meta
         self.index: Any = index if index is not None else _new_index(meta.dim)
-        # True while the vectors are a read-only view of a mapped snapshot file: FAISS
-        # aborts the process on any change of those, so _own() copies them first.
+        # True while the vectors are a read-only view of a mapped snapshot file.
         self.mapped = mapped
-        # The mapped snapshot's data file: the owned copy reads it plainly (one copy).
+        # The mapped snapshot's data file: a merged copy reads it plainly (one copy).
         self.source: Path | None = None
+        # While mapped: the mapped ids removed since, and the vectors added since.
+        self.removed = _NONE_REMOVED
+        self.delta: Any | None = None
         self.lock = threading.RLock()
         self.sync_lock = threading.Lock()
         # Lists probed per search when the index is an IVF one (set by the manager).
@@ -175,23 +300,25 @@ class CollectionIndex:
     def is_ivf(self) -> bool:
         return faiss.try_extract_index_ivf(self.index) is not None
 
+    # The readers below take ``lock``: a save may swap the mapped index, its exclusions
+    # and its delta for a newly mapped file between two reads of them.
     def count(self) -> int:
-        return int(self.index.ntotal)
+        with self.lock:
+            added = 0 if self.delta is None else int(self.delta.ntotal)
+            return int(self.index.ntotal) - len(self.removed) + added
 
     def ids(self) -> set[int]:
         return set(self.id_array().tolist())
 
     def id_array(self) -> npt.NDArray[np.int64]:
-        ivf = faiss.try_extract_index_ivf(self.index)
-        if ivf is None:
-            return faiss.vector_to_array(self.index.id_map).astype(np.int64, copy=False)
-        lists: Any = ivf.invlists
-        parts = [
-            faiss.rev_swig_ptr(lists.get_ids(i), size).copy()
-            for i in range(lists.nlist)
-            if (size := lists.list_size(i))
-        ]
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        with self.lock:
+            ids = _base_ids(self.index)
+            removed = self.removed
+            if len(removed):
+                ids = ids[~np.isin(ids, removed.ids)]
+            if self.delta is not None and self.delta.ntotal:
+                ids = np.concatenate([ids, _base_ids(self.delta)])
+            return ids
 
     def present(self, ids: Iterable[int]) -> list[int]:
         """Those of ``ids`` the index holds."""
@@ -200,62 +327,62 @@ class CollectionIndex:
             have = self.id_array()
             arr = np.asarray(wanted, dtype=np.int64)
             return [int(i) for i in arr[np.isin(arr, have)]]
-        found = []
-        for i in wanted:
-            try:
-                self.index.reconstruct(int(i))  # the id map's hash lookup
-            except RuntimeError:
-                continue
-            found.append(i)
-        return found
+        with self.lock:
+            return [i for i in wanted if self._holds(int(i))]
 
-    def _own(self) -> None:
-        """Replace a mapped (read-only) index by an owned copy (the caller holds
-        ``lock``)."""
-        if self.mapped:
-            self.index, self.mapped = self.owned_copy(), False
+    def _holds(self, i: int) -> bool:
+        """(The caller holds ``lock``.)"""
+        if self.delta is not None and _holds(self.delta, i):
+            return True
+        removed = self.removed.ids
+        at = int(np.searchsorted(removed, i))
+        if at < len(removed) and int(removed[at]) == i:
+            return False
+        return _holds(self.index, i)
 
-    def owned_copy(self) -> Any:
-        """An owned copy of the mapped index, read beside searches (the mapped file is
-        never written): from the snapshot's data file when it is still there, else block
-        by block from memory."""
-        if self.source is not None:
-            try:
-                owned_read = faiss.read_index(str(self.source))
-            except RuntimeError:  # removed by a newer snapshot meanwhile: copy from memory
-                owned_read = None
-            if owned_read is not None and int(owned_read.ntotal) == self.count():
-                return owned_read
-        if self.is_ivf:
-            # A clone of a mapped IVF index still views the file; a round trip owns it.
-            return faiss.deserialize_index(faiss.serialize_index(self.index))
-        flat = faiss.downcast_index(self.index.index)
-        ids = self.id_array()
-        owned = _new_index(self.meta.dim)
-        n = self.count()
-        for start in range(0, n, _COPY_BLOCK):
-            stop = min(n, start + _COPY_BLOCK)
-            owned.add_with_ids(flat.reconstruct_n(start, stop - start), ids[start:stop])
-        return owned
+    def reconstruct(self, i: int) -> npt.NDArray[np.float32]:
+        """The stored vector of chunk ``i`` (KeyError when the index does not hold it)."""
+        with self.lock:
+            if not self._holds(i):
+                raise KeyError(i)
+            if self.delta is not None and _holds(self.delta, i):
+                return np.asarray(self.delta.reconstruct(i))
+            return np.asarray(self.index.reconstruct(i))
 
-    def nbytes(self) -> int:
-        """About what the vectors take (what owning a mapped index copies)."""
-        return self.count() * self.meta.dim * 4
+    def adopt(self, other: CollectionIndex) -> None:
+        """Take ``other``'s vectors in place of these (the caller holds ``lock``)."""
+        self.index, self.mapped, self.source = other.index, other.mapped, other.source
+        self.removed, self.delta = other.removed, other.delta
+        self.nprobe = other.nprobe
+        self.trained_on = int(self.index.ntotal) if self.is_ivf else 0
 
     def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
         if len(ids):
             with self.lock:
-                self._own()
-                self.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
+                x = np.ascontiguousarray(vectors, np.float32)
+                if self.mapped:
+                    if self.delta is None:
+                        self.delta = _new_index(self.meta.dim)
+                    self.delta.add_with_ids(x, ids)
+                else:
+                    self.index.add_with_ids(x, ids)
 
     def remove(self, ids: Iterable[int]) -> None:
         arr = np.fromiter(ids, dtype=np.int64)
-        if len(arr):
-            with self.lock:
-                self._own()
-                # An IVF index's hashtable direct map removes only by an explicit array.
-                sel = faiss.IDSelectorArray(arr) if self.is_ivf else faiss.IDSelectorBatch(arr)
-                self.index.remove_ids(sel)
+        if not len(arr):
+            return
+        with self.lock:
+            if not self.mapped:
+                _remove_from(self.index, arr)
+                return
+            if self.delta is not None and self.delta.ntotal:
+                self.delta.remove_ids(faiss.IDSelectorBatch(arr))
+            if len(arr) > _PROBE_MAX:
+                mapped = arr[np.isin(arr, _base_ids(self.index))]
+            else:
+                mapped = np.fromiter((i for i in arr if _holds(self.index, int(i))), np.int64)
+            if len(mapped):
+                self.removed = self.removed.with_(mapped)
 
     def allowed_ids(self, session: Session, f: FacetFilter) -> npt.NDArray[np.int64]:
         """The chunk ids passing ``f``, from the facet arrays (read from SQL on first use,
@@ -293,36 +420,62 @@ class CollectionIndex:
         selector over the id space), so a filtered search still returns k results when
         k exist.
         """
-        selection = None if allowed is None or not len(allowed) else facets.bitmap_selector(allowed)
+        if allowed is not None and not len(allowed):
+            return []
+        removed = self.removed
+        selection = base_selection = None
+        if allowed is not None:
+            selection, base_selection = facets.bitmap_selectors(
+                allowed, removed.ids if len(removed) else None
+            )
+        x = query.reshape(1, -1).astype(np.float32)
         with self.lock:
-            if self.count() == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
+            if self.count() == 0 or k <= 0:
                 return []
-            sel = None if selection is None else selection.selector
+            current = self.removed  # kept alive (it owns the selector) until the return
+            base_sel: Any = current.excluding
+            if selection is not None:
+                if current is not removed and allowed is not None:
+                    # a change landed since the bitmaps were made: exclude its ids too
+                    _, base_selection = facets.bitmap_selectors(allowed, current.ids)
+                base_sel = (base_selection or selection).selector
             params: Any = None
             # The keyword forms keep the selector alive as long as the parameters.
             if self.is_ivf:
-                params = faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe)  # type: ignore[call-arg]
-            elif sel is not None:
-                params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
-            x = query.reshape(1, -1).astype(np.float32)
+                params = faiss.SearchParametersIVF(sel=base_sel, nprobe=self.nprobe)  # type: ignore[call-arg]
+            elif base_sel is not None:
+                params = faiss.SearchParameters(sel=base_sel)  # type: ignore[call-arg]
             scores, ids = self.index.search(x, k, params=params)
-            del selection  # the bitmap outlives the search that reads it
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+            hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+            delta = self.delta
+            if delta is not None and delta.ntotal:
+                dparams: Any = None
+                if selection is not None:
+                    dparams = faiss.SearchParameters(sel=selection.selector)  # type: ignore[call-arg]
+                dscores, dids = delta.search(x, min(k, int(delta.ntotal)), params=dparams)
+                hits = _merge(hits, dids[0], dscores[0], k)
+            del selection, base_selection  # the bitmaps outlive the searches that read them
+        return hits
 
-    def frozen(self) -> tuple[Any, IndexMeta]:
-        """A FAISS object no sync will change while it is written, and what it covers
-        (the caller holds ``sync_lock``, which every change takes): a mapped index is
-        never changed in place, an owned one is copied. Searches go on meanwhile."""
-        if self.mapped:
-            return self.index, self.meta
-        return faiss.clone_index(self.index), self.meta
+    def frozen(self) -> FrozenIndex:
+        """What a snapshot of this index writes (the caller holds ``sync_lock``, which
+        every change takes): a mapped index is never changed in place (its changes are
+        copied), an owned one is copied. Searches go on meanwhile."""
+        if not self.mapped:
+            return FrozenIndex(faiss.clone_index(self.index), self.meta)
+        with self.lock:
+            added = None
+            if self.delta is not None and self.delta.ntotal:
+                added = faiss.clone_index(self.delta)
+            removed = self.removed.ids if len(self.removed) else None
+        return FrozenIndex(self.index, self.meta, True, self.source, removed, added)
 
     # Snapshot: <name>.json (the sidecar) names the FAISS data file and its checksum.
     def save(self, path: Path) -> None:
         """Write a snapshot whose sidecar is ``path``, atomically (see write_snapshot)."""
         with self.sync_lock:
-            index, meta = self.frozen()
-        write_snapshot(path, index, meta)
+            frozen = self.frozen()
+        write_snapshot(path, frozen.whole(), frozen.meta)
 
     @classmethod
     def load(cls, path: Path, *, verify: bool = True) -> CollectionIndex:
@@ -388,7 +541,29 @@ def _remove_old_files(folder: Path, base: str, *, keep: str) -> None:
             pass
 
 
-def read_snapshot(path: Path, *, verify: bool = True) -> CollectionIndex:
+def _same_model(a: IndexMeta, b: IndexMeta) -> bool:
+    return (a.collection_id, a.embedder, a.model, a.dim) == (
+        b.collection_id,
+        b.embedder,
+        b.model,
+        b.dim,
+    )
+
+
+def _sidecar_meta(path: Path) -> IndexMeta | None:
+    """What the snapshot ``path`` names covers (None: none, or unreadable)."""
+    try:
+        side = json.loads(path.read_text())
+        return IndexMeta(**{k: side[k] for k in IndexMeta.__dataclass_fields__})
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def read_snapshot(
+    path: Path, *, verify: bool = True, trusted: str | None = None
+) -> CollectionIndex:
+    """``trusted``: a data file name whose checksum is not computed again (the caller
+    wrote it)."""
     side = json.loads(path.read_text())
     try:
         meta = IndexMeta(**{k: side[k] for k in IndexMeta.__dataclass_fields__})
@@ -396,6 +571,7 @@ def read_snapshot(path: Path, *, verify: bool = True) -> CollectionIndex:
         size, digest, ntotal = int(side["size"]), str(side["sha256"]), int(side["ntotal"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"index snapshot {path} has an unreadable sidecar: {exc}") from exc
+    verify = verify and data.name != trusted
     check_data_file(data, size, digest, verify=verify, what="index snapshot")
     try:
         index = faiss.read_index(str(data), faiss.IO_FLAG_MMAP_IFC)
@@ -533,6 +709,7 @@ class SyncStats:
     term_loads: int = 0
     sentence_builds: int = 0
     sentence_loads: int = 0
+    remaps: int = 0
 
 
 class IndexManager:
@@ -580,11 +757,6 @@ class IndexManager:
         # The same for the sentence files.
         self._sentences_wanted: dict[int, CollectionIndex] = {}
         self._sentences_load_tried: set[int] = set()
-        # Mapped indexes a change is waiting for: the background thread copies them into
-        # memory, then applies the change. Up to ``own_inline_bytes`` the sync copies
-        # inline instead (a 1M-chunk index is 2 GB: its copy took 165 ms of a request).
-        self._owns_wanted: dict[int, CollectionIndex] = {}
-        self.own_inline_bytes = 64 * 2**20
         # Held while a search loads either of them (searches arriving meanwhile wait).
         self._first_load_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -676,11 +848,6 @@ class IndexManager:
             row = self._probe(session, collection.id)
         if row is None or row.version <= idx.version:
             return False
-        if idx.mapped and idx.nbytes() > self.own_inline_bytes and self.sessions is not None:
-            # Searches go on with the snapshot's version until the copy is made; their
-            # hits are read from SQL, so nothing deleted meanwhile is shown.
-            self._want(self._owns_wanted, idx)
-            return False
         with idx.sync_lock:
             if row.version <= idx.version:
                 return False  # another thread brought it there meanwhile
@@ -762,7 +929,7 @@ class IndexManager:
             if len(ids):
                 fresh.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
             with idx.lock:
-                idx.index, idx.mapped = fresh, False
+                idx.adopt(CollectionIndex(_meta_for_row(cid, row, row.version), fresh))
                 idx.facets = None
                 idx.sentences = None
                 idx.meta = _meta_for_row(cid, row, row.version)
@@ -878,7 +1045,6 @@ class IndexManager:
                     not due
                     and not self._terms_wanted
                     and not self._sentences_wanted
-                    and not self._owns_wanted
                     and not self._stopping
                     and not self._maintenance_due()
                 ):
@@ -890,12 +1056,8 @@ class IndexManager:
                 self._terms_wanted.clear()
                 wanted_sentences = list(self._sentences_wanted.values())
                 self._sentences_wanted.clear()
-                wanted_owns = list(self._owns_wanted.values())
-                self._owns_wanted.clear()
                 self._busy = True
             try:
-                for idx in wanted_owns:
-                    self._own_and_sync(idx)
                 for idx in wanted:
                     self._refresh_terms(idx)
                 for idx in wanted_sentences:
@@ -918,23 +1080,70 @@ class IndexManager:
             if terms is not None and terms.wants_compaction():
                 terms.compact()  # fewer segments on disk
             with idx.sync_lock:
-                index, meta = idx.frozen()
+                frozen = idx.frozen()
                 terms = idx.terms
                 frozen_terms = terms.freeze() if terms is not None else None
+            meta = frozen.meta
             if meta.version < 0:
                 return
-            write_snapshot(self.snapshot_path(cid), index, meta)
+            path = self.snapshot_path(cid)
+            on_disk = _sidecar_meta(path)
+            written: str | None = None
+            if (
+                not frozen.mapped  # built or trained here: only this process has it
+                or on_disk is None
+                or not _same_model(on_disk, meta)
+                or on_disk.version < meta.version
+            ):
+                written = write_snapshot(path, frozen.whole(), meta).name
+            # else another process of this host wrote this version (or a newer one) from
+            # the same snapshot lineage: map its file, so the host keeps one copy of the
+            # pages, instead of writing ours.
+            del frozen  # the merged copy written (a whole index) is not kept
+            self._map_snapshot(idx, path, trusted=written)
             if frozen_terms is not None:
-                written = postings.write_snapshot(
+                terms_file = postings.write_snapshot(
                     self.terms_path(cid), frozen_terms, version=meta.version, collection_id=cid
                 )
-                _remove_old_files(self.index_dir, f"collection-{cid}.terms", keep=written.name)
+                _remove_old_files(self.index_dir, f"collection-{cid}.terms", keep=terms_file.name)
             with self._lock:
                 self._last_saved[cid] = time.monotonic()
                 self._saved_version[cid] = meta.version
             self.stats.saves += 1
         except OSError as exc:  # a snapshot is an optimisation; serving goes on
             log.warning("could not write index snapshot: %s", exc)
+
+    def _map_snapshot(self, idx: CollectionIndex, path: Path, *, trusted: str | None) -> None:
+        """Serve ``idx`` from the snapshot ``path`` names, mapped, when it is at or behind
+        the index's version (the changes since are applied to it again from the change
+        log): the delta of a mapped index then holds the changes of one snapshot
+        interval at most, and an owned index gives its memory back to the page cache,
+        where the other processes mapping the same file share it. ``trusted``: the data
+        file this thread just wrote (its checksum was computed while writing)."""
+        cid = idx.meta.collection_id
+        try:
+            mapped = read_snapshot(path, verify=True, trusted=trusted)
+        except (OSError, ValueError) as exc:
+            log.warning("not mapping index snapshot %s: %s", path, exc)
+            return
+        mapped.nprobe = idx.nprobe
+        with idx.sync_lock:
+            if not _same_model(mapped.meta, idx.meta) or mapped.version > idx.version:
+                return  # a newer one: this process's syncs have not got there yet
+            if mapped.version < idx.version:
+                if self.sessions is None:
+                    return
+                with self.sessions() as s:
+                    window = changes.read_window(s, cid, mapped.version, idx.version)
+                    if not window.complete:
+                        return
+                    self._apply(s, cid, idx.meta, mapped, window.ids)
+            with idx.lock:
+                trained_on = idx.trained_on
+                idx.adopt(mapped)
+                if idx.is_ivf:  # the count it was trained on decides when to train again
+                    idx.trained_on = trained_on or idx.trained_on
+        self.stats.remaps += 1
 
     # -- lexical postings, built in the background --------------------------------------
 
@@ -987,23 +1196,6 @@ class IndexManager:
 
     def _want_terms(self, idx: CollectionIndex) -> None:
         self._want(self._terms_wanted, idx)
-
-    def _own_and_sync(self, idx: CollectionIndex) -> None:
-        """Copy a mapped index into memory beside searches, swap the copy in, and apply
-        the changes its syncs left waiting (the background thread)."""
-        assert self.sessions is not None
-        if idx.mapped:
-            owned = idx.owned_copy()
-            # No change reaches a mapped index (syncs wait for this); a retrain that
-            # replaced it meanwhile leaves nothing to swap, but the changes still wait.
-            with idx.sync_lock, idx.lock:
-                if idx.mapped:
-                    idx.index, idx.mapped = owned, False
-        cid = idx.meta.collection_id
-        with self.sessions() as s:
-            collection = s.get(Collection, cid)
-            if collection is not None:
-                self.sync(s, collection, idx)
 
     def _want(self, queue: dict[int, CollectionIndex], idx: CollectionIndex) -> None:
         """Queue ``idx`` for the background thread (postings or sentence file)."""
@@ -1333,8 +1525,8 @@ class IndexManager:
                     live = _meta_for_row(cid, start, idx.version)
                     self._apply(s, cid, live, trained, window.ids)
                 with idx.lock:
-                    idx.index, idx.mapped, idx.source = trained.index, False, None
-                    idx.nprobe, idx.trained_on = trained.nprobe, len(ids)
+                    idx.adopt(trained)
+                    idx.trained_on = len(ids)
         self.stats.trainings += 1
         log.info(
             "collection %d: IVF index (%d lists, %s) trained on %d vectors in %.1f s",
