@@ -236,7 +236,12 @@ def http_url(kb: Kb) -> Iterator[str]:
 
 def _http_client(url: str, token: str | None) -> Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    transport = streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers))
+    # The SDK's own client timeouts (30 s, and 300 s to read: the server holds its event
+    # stream open between messages); httpx2's default 5 s read timeout ends that stream
+    # whenever a tool call (ask, on a busy CPU) takes longer.
+    timeout = httpx2.Timeout(30.0, read=300.0)
+    client = httpx2.AsyncClient(headers=headers, timeout=timeout)
+    transport = streamable_http_client(url, http_client=client)
     return Client(transport)
 
 
