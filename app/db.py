@@ -15,6 +15,7 @@ from sqlalchemy import (
     Engine,
     MetaData,
     any_,
+    bindparam,
     create_engine,
     event,
     literal,
@@ -85,6 +86,15 @@ def ids_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[b
     if session.get_bind().dialect.name == "postgresql":
         return cast(ColumnElement[bool], column == any_(literal(list(ids), ARRAY(BigInteger))))
     return cast(ColumnElement[bool], column.in_(list(ids)))
+
+
+def ids_param(column: Any, *, postgres: bool) -> ColumnElement[bool]:
+    """``column IN :ids`` with the ids bound when the statement runs (``{"ids": [...]}``),
+    for a statement built once at import: building and caching a statement per call costs
+    more CPU than the read itself. On PostgreSQL one array parameter, as :func:`ids_in`."""
+    if postgres:
+        return cast(ColumnElement[bool], column == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+    return cast(ColumnElement[bool], column.in_(bindparam("ids", expanding=True)))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
