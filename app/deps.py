@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Path, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -28,20 +29,32 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(rt: RuntimeDep) -> Iterator[Session]:
+async def get_session(rt: RuntimeDep) -> AsyncIterator[Session]:
     """A session for one request; handlers that write call ``commit()`` themselves, so the
-    commit happens before the response is sent (and an uncommitted one rolls back)."""
+    commit happens before the response is sent (and an uncommitted one rolls back).
+
+    Async: a new session holds no connection until its first query (in the threadpool),
+    so it is made here on the event loop, not in a trip through the threadpool; only the
+    close, which returns the connection, runs in a thread."""
     session = rt.sessions()
     try:
         yield session
     finally:
-        try:
-            session.close()
-        except SQLAlchemyError as exc:
-            # The response may be on its way already: a connection that died under the
-            # request (a database restart) is discarded by the pool, and the close must
-            # not turn a sent answer into a dropped connection.
-            log.warning("closing a request's database session failed: %s", exc)
+        # As FastAPI closes a sync dependency: shielded from the request's cancellation,
+        # and with a limiter of its own, so a request giving back its connection never
+        # waits for a free thread (while the threads wait for connections).
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_close, session, limiter=anyio.CapacityLimiter(1))
+
+
+def _close(session: Session) -> None:
+    try:
+        session.close()
+    except SQLAlchemyError as exc:
+        # The response may be on its way already: a connection that died under the
+        # request (a database restart) is discarded by the pool, and the close must
+        # not turn a sent answer into a dropped connection.
+        log.warning("closing a request's database session failed: %s", exc)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
