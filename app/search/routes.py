@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.admission import SearchSlot
 from app.auth.deps import ReaderUser
-from app.collections.deps import AccessDep
+from app.collections.deps import AccessDep, ReaderAccess
 from app.deps import RuntimeDep, SessionDep
 from app.feedback.models import Source
 from app.feedback.querylog import note_query
@@ -112,8 +112,7 @@ def api_search(
     _slot: SearchSlot,  # first: a request waiting for it holds nothing else
     rt: RuntimeDep,
     session: SessionDep,
-    user: ReaderUser,
-    access: AccessDep,
+    reader: ReaderAccess,
     params: Annotated[SearchQuery, Query()],
 ) -> Response:
     """Passages that best answer ``q``, in any language, best first: by meaning (dense)
@@ -123,8 +122,8 @@ def api_search(
     Filters apply inside the vector search: ``k`` results come back whenever ``k``
     passages pass them.
     """
-    result = params.run(rt, session=session, access=access)
-    note_query(request, user, Source.API, result)
+    result = params.run(rt, session=session, access=reader.access)
+    note_query(request, reader.user, Source.API, result)
     # The JSON written here, in this thread: a returned model would be checked against
     # ``response_model`` again, in a further trip through the threadpool.
     body = search_out(rt, result, session=session).model_dump_json()
