@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,6 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
-    literal,
 )
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -79,19 +78,12 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) ->
     return create_engine(url, pool_pre_ping=True, **pool)
 
 
-def ids_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
-    """``column IN ids``. On PostgreSQL one array parameter (``= ANY``): the statement's
-    text is the same for any number of ids, so psycopg prepares it once, and no
-    parameter per id is rendered, sent and parsed."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(ColumnElement[bool], column == any_(literal(list(ids), ARRAY(BigInteger))))
-    return cast(ColumnElement[bool], column.in_(list(ids)))
-
-
 def ids_param(column: Any, *, postgres: bool) -> ColumnElement[bool]:
     """``column IN :ids`` with the ids bound when the statement runs (``{"ids": [...]}``),
     for a statement built once at import: building and caching a statement per call costs
-    more CPU than the read itself. On PostgreSQL one array parameter, as :func:`ids_in`."""
+    more CPU than the read itself. On PostgreSQL one array parameter (``= ANY``): the
+    statement's text is the same for any number of ids, so psycopg prepares it once, and
+    no parameter per id is rendered, sent and parsed."""
     if postgres:
         return cast(ColumnElement[bool], column == any_(bindparam("ids", type_=ARRAY(BigInteger))))
     return cast(ColumnElement[bool], column.in_(bindparam("ids", expanding=True)))

@@ -57,13 +57,17 @@ class Access:
 EVERYTHING = Access(readable=None, writable=None)
 
 
+# Built once: every request that reads a collection asks.
+_PRIVATE = select(Collection.id, Collection.private)
+
+
 def access_for(session: Session, user: User) -> Access:
     """What ``user`` may read and write (their role decides *whether* they may write at
     all; this decides *where*)."""
     editor = user.can(Role.EDITOR)
     if user.can(Role.ADMIN):
         return EVERYTHING
-    rows = session.execute(select(Collection.id, Collection.private)).all()
+    rows = session.execute(_PRIVATE).all()
     private = {cid for cid, is_private in rows if is_private}
     if not private:
         return Access(readable=None, writable=None if editor else frozenset())

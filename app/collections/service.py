@@ -38,9 +38,12 @@ def get(session: Session, collection_id: int) -> Collection:
 _FRESH = {"populate_existing": True}
 
 
+# Built once: every search lists the collections.
+_ALL = select(Collection).order_by(Collection.name).execution_options(**_FRESH)
+
+
 def list_all(session: Session) -> list[Collection]:
-    stmt = select(Collection).order_by(Collection.name).execution_options(**_FRESH)
-    return list(session.scalars(stmt))
+    return list(session.scalars(_ALL))
 
 
 def get_or_create(

@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.db import ids_in
+from app.db import ids_param
 from app.documents.models import ChunkSentences
 from app.vectors.files import HASH_BLOCK, file_sha256, fsync_dir, publish_json
 
@@ -74,13 +74,20 @@ def stored_sentences(
 def _blobs(session: Session, chunk_ids: Sequence[int], model: str) -> list[Any]:
     if not chunk_ids:
         return []
-    return list(
-        session.execute(
-            select(ChunkSentences.chunk_id, ChunkSentences.vectors).where(
-                ids_in(session, ChunkSentences.chunk_id, chunk_ids), ChunkSentences.model == model
-            )
-        ).all()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return list(session.execute(_BLOBS[postgres], {"ids": list(chunk_ids), "model": model}).all())
+
+
+def _blobs_statement(*, postgres: bool) -> Select[int, bytes]:
+    # Built once (per dialect), the ids and the model bound at run time: the statement's
+    # building cost more CPU than the read, on every search.
+    return select(ChunkSentences.chunk_id, ChunkSentences.vectors).where(
+        ids_param(ChunkSentences.chunk_id, postgres=postgres),
+        ChunkSentences.model == bindparam("model"),
     )
+
+
+_BLOBS = {postgres: _blobs_statement(postgres=postgres) for postgres in (False, True)}
 
 
 def _from_blob(blob: bytes, dim: int) -> npt.NDArray[np.float16] | None:
