@@ -10,7 +10,7 @@ a private collection, document or passage is there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, or_, select
@@ -61,13 +61,19 @@ EVERYTHING = Access(readable=None, writable=None)
 _PRIVATE = select(Collection.id, Collection.private)
 
 
-def access_for(session: Session, user: User) -> Access:
+def access_for(
+    session: Session, user: User, *, collections: Sequence[Collection] | None = None
+) -> Access:
     """What ``user`` may read and write (their role decides *whether* they may write at
-    all; this decides *where*)."""
+    all; this decides *where*). ``collections``: every collection, when the caller read
+    them in this request already (one statement fewer)."""
     editor = user.can(Role.EDITOR)
     if user.can(Role.ADMIN):
         return EVERYTHING
-    rows = session.execute(_PRIVATE).all()
+    if collections is not None:
+        rows = [(c.id, c.private) for c in collections]
+    else:
+        rows = [(cid, is_private) for cid, is_private in session.execute(_PRIVATE).all()]
     private = {cid for cid, is_private in rows if is_private}
     if not private:
         return Access(readable=None, writable=None if editor else frozenset())

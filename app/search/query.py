@@ -13,12 +13,14 @@ before that check, so it counts as "any", as does a tag past the first
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from app.collections.access import Access
+from app.collections.models import Collection
 from app.deps import MAX_ID
 from app.runtime import Runtime
 from app.search.service import (
@@ -115,7 +117,15 @@ class SearchQuery(AskQuery):
             kind=self.kind or None,
         )
 
-    def run(self, rt: Runtime, *, session: Session, access: Access) -> SearchResult:
+    def run(
+        self,
+        rt: Runtime,
+        *,
+        session: Session,
+        access: Access,
+        collections: Sequence[Collection] | None = None,
+    ) -> SearchResult:
+        """``collections``: every collection, read in this request already."""
         return search(
             rt,
             query=self.q,
@@ -126,6 +136,7 @@ class SearchQuery(AskQuery):
             rerank=self.rerank,
             session=session,
             access=access,
+            collections=collections,
         )
 
 

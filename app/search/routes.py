@@ -122,7 +122,7 @@ def api_search(
     Filters apply inside the vector search: ``k`` results come back whenever ``k``
     passages pass them.
     """
-    result = params.run(rt, session=session, access=reader.access)
+    result = params.run(rt, session=session, access=reader.access, collections=reader.collections)
     note_query(request, reader.user, Source.API, result)
     # The JSON written here, in this thread: a returned model would be checked against
     # ``response_model`` again, in a further trip through the threadpool.

@@ -269,6 +269,7 @@ def search(
     weights: FusionWeights | None = None,
     session: Session | None = None,
     access: Access = EVERYTHING,
+    collections: Sequence[Collection] | None = None,
 ) -> SearchResult:
     """The ``k`` passages that best answer ``query`` (any language) in ``collection``, or,
     without one, in every collection ``access`` may read that shares the query's
@@ -276,7 +277,8 @@ def search(
     the default, every collection, is for the CLI and scripts.
 
     ``session``: the request's own (a request holds one connection at most); the CLI
-    and scripts leave it out and get one for the call.
+    and scripts leave it out and get one for the call. ``collections``: every collection,
+    when the request read them in ``session`` already (the search API, for its access).
 
     ``rerank`` uses the rerank server when one is configured; if it fails, the first
     stage's order is returned with a ``notice``.
@@ -296,7 +298,7 @@ def search(
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     with session_for(rt, session) as session:
-        cols, skipped = searched_collections(rt, session, collection, access)
+        cols, skipped = searched_collections(rt, session, collection, access, every=collections)
         col = cols[0]
         ids = [c.id for c in cols]
         dense: list[tuple[int, float]] = []
@@ -405,7 +407,12 @@ def session_for(rt: Runtime, session: Session | None) -> Iterator[Session]:
 
 
 def searched_collections(
-    rt: Runtime, session: Session, name: str | None, access: Access
+    rt: Runtime,
+    session: Session,
+    name: str | None,
+    access: Access,
+    *,
+    every: Sequence[Collection] | None = None,
 ) -> tuple[list[Collection], tuple[str, ...]]:
     """The collections a search covers, the first one leading, and the names of those it
     leaves out.
@@ -414,13 +421,13 @@ def searched_collections(
     Without a name: every readable collection whose embedding model (and query
     instruction) is the default collection's, or, when the user may not read that one,
     the first readable collection's; the others are skipped, since the scores of two
-    models do not compare."""
+    models do not compare. ``every``: every collection, read in ``session`` already."""
     if name:
         col = rt.collection(session, name)
         if not access.can_read(col.id):
             raise CollectionNotFound("no collection named {name!r}", name=name)
         return [col], ()
-    every = collections_service.list_all(session)
+    every = list(every) if every is not None else collections_service.list_all(session)
     default = rt.collection(session, loaded=every)
     if access.readable is None:
         readable = every if default in every else collections_service.list_all(session)
