@@ -93,6 +93,18 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for requests that only read (the search API). On PostgreSQL they run in
+    autocommit: each statement sees what was committed when it began, as it does in the
+    READ COMMITTED transaction of a plain session, without that transaction's BEGIN and
+    ROLLBACK round trips. SQLite keeps its transaction, whose snapshot spans the
+    statements. Nothing may be written through them: it would be committed at once."""
+    if engine.dialect.name != "postgresql":
+        return make_sessionmaker(engine)
+    # Shares the engine's pool; autocommit is set on checkout and reset on return.
+    return make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on error."""

@@ -40,11 +40,31 @@ async def get_session(rt: RuntimeDep) -> AsyncIterator[Session]:
     try:
         yield session
     finally:
-        # As FastAPI closes a sync dependency: shielded from the request's cancellation,
-        # and with a limiter of its own, so a request giving back its connection never
-        # waits for a free thread (while the threads wait for connections).
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_close, session, limiter=anyio.CapacityLimiter(1))
+        await _close_in_thread(session)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def get_read_session(rt: RuntimeDep) -> AsyncIterator[Session]:
+    """:func:`get_session` for a request that only reads (``Runtime.read_sessions``: on
+    PostgreSQL no BEGIN and ROLLBACK round trips)."""
+    session = rt.read_sessions()
+    try:
+        yield session
+    finally:
+        await _close_in_thread(session)
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
+async def _close_in_thread(session: Session) -> None:
+    # As FastAPI closes a sync dependency: shielded from the request's cancellation,
+    # and with a limiter of its own, so a request giving back its connection never
+    # waits for a free thread (while the threads wait for connections).
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(_close, session, limiter=anyio.CapacityLimiter(1))
 
 
 def _close(session: Session) -> None:
@@ -55,9 +75,6 @@ def _close(session: Session) -> None:
         # request (a database restart) is discarded by the pool, and the close must
         # not turn a sent answer into a dropped connection.
         log.warning("closing a request's database session failed: %s", exc)
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 # Ids are 64-bit signed integers in both databases: a larger one is a 422, not an

@@ -13,7 +13,7 @@ from app.auth.service import ensure_first_admin
 from app.auth.usage import TokenUsage
 from app.collections import service as collections
 from app.collections.models import Collection
-from app.db import make_engine, make_sessionmaker, transaction, upgrade
+from app.db import make_engine, make_read_sessionmaker, make_sessionmaker, transaction, upgrade
 from app.embedding.registry import EmbedderRegistry, ensure_same_model
 from app.filemodes import private_dir
 from app.llm import ChatClient, make_llm
@@ -35,6 +35,8 @@ class Runtime:
     # The optional LLM that writes answers (KB_LLM_URL and KB_LLM_MODEL); no network until used.
     llm: ChatClient | None = field(default=None)
     token_usage: TokenUsage = field(init=False)
+    # Sessions for read-only requests (app.db.make_read_sessionmaker): the search API.
+    read_sessions: sessionmaker[Session] = field(init=False)
     # Refreshes the planner's statistics every 10 minutes (app/search/lexical.py);
     # started by create().
     statistics: StatisticsThread | None = field(init=False, default=None)
@@ -47,6 +49,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.token_usage = TokenUsage(self.sessions)
+        self.read_sessions = make_read_sessionmaker(self.engine)
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Runtime:

@@ -18,7 +18,7 @@ from app.auth.models import Role, User
 from app.collections.access import Access, access_for
 from app.collections.models import Collection
 from app.collections.service import list_all
-from app.deps import RuntimeDep, SessionDep
+from app.deps import ReadSessionDep, RuntimeDep, SessionDep
 
 
 def current_access(user: CurrentUser, session: SessionDep) -> Access:
@@ -37,12 +37,13 @@ class Reader:
     collections: list[Collection]
 
 
-def reader_access(request: Request, rt: RuntimeDep, session: SessionDep) -> Reader:
+def reader_access(request: Request, rt: RuntimeDep, session: ReadSessionDep) -> Reader:
     """``ReaderUser`` and ``AccessDep`` of a GET route in one trip through the threadpool
     instead of two (the search API: each trip is a thread hand-over under load), with the
     same checks in the same order: who is asking (401), the reader role (403), then the
     collections they may read, worked out from every collection's row, which a search
-    reads anyway (one statement for both)."""
+    reads anyway (one statement for both). In the request's read-only session
+    (``ReadSessionDep``), which the route must take too."""
     if request.method not in SAFE_METHODS:
         # A write needs current_user's Origin and CSRF checks, which read the form.
         raise CsrfFailed("this form was sent without its security checks")

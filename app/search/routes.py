@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.admission import SearchSlot
 from app.auth.deps import ReaderUser
 from app.collections.deps import AccessDep, ReaderAccess
-from app.deps import RuntimeDep, SessionDep
+from app.deps import ReadSessionDep, RuntimeDep, SessionDep
 from app.feedback.models import Source
 from app.feedback.querylog import note_query
 from app.runtime import Runtime
@@ -111,7 +111,7 @@ def api_search(
     request: Request,
     _slot: SearchSlot,  # first: a request waiting for it holds nothing else
     rt: RuntimeDep,
-    session: SessionDep,
+    session: ReadSessionDep,  # only reads: on PostgreSQL without BEGIN and ROLLBACK
     reader: ReaderAccess,
     params: Annotated[SearchQuery, Query()],
 ) -> Response:
