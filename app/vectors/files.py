@@ -3,6 +3,7 @@ and the lexical postings)."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
@@ -11,6 +12,21 @@ from pathlib import Path
 from typing import Any
 
 HASH_BLOCK = 1 << 20
+
+
+def release_freed_memory() -> None:
+    """Give the heap memory freed by a large temporary (the whole index a snapshot
+    writes) back to the system. glibc keeps freed blocks of a few MB (an IVF list each)
+    for reuse, so a process that wrote a 2 GB snapshot kept ~1.2 GB of private memory
+    it no longer used, beside the mapped index the other processes share. A no-op where
+    there is no glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
 
 
 def file_sha256(path: Path) -> tuple[str, int]:

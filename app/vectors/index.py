@@ -52,7 +52,7 @@ from app.collections.models import Collection
 from app.documents.models import Chunk
 from app.vectors import changes, facets, postings, sentence_file
 from app.vectors.facets import ChunkFacets, FacetFilter
-from app.vectors.files import HASH_BLOCK, check_data_file, publish_json
+from app.vectors.files import HASH_BLOCK, check_data_file, publish_json, release_freed_memory
 from app.vectors.postings import TermIndex, TermView
 from app.vectors.sentence_file import SentenceCache
 
@@ -1100,6 +1100,8 @@ class IndexManager:
             # the same snapshot lineage: map its file, so the host keeps one copy of the
             # pages, instead of writing ours.
             del frozen  # the merged copy written (a whole index) is not kept
+            if written is not None:
+                release_freed_memory()
             self._map_snapshot(idx, path, trusted=written)
             if frozen_terms is not None:
                 terms_file = postings.write_snapshot(
