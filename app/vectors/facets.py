@@ -233,10 +233,6 @@ class Selection:
     count: int
 
 
-def bitmap_selector(allowed: npt.NDArray[np.int64]) -> Selection:
-    return bitmap_selectors(allowed, None)[0]
-
-
 def bitmap_selectors(
     allowed: npt.NDArray[np.int64], exclude: npt.NDArray[np.int64] | None
 ) -> tuple[Selection, Selection | None]:
